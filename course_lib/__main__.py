@@ -1,0 +1,26 @@
+"""``python -m course_lib run ...`` executes notebooks; ``python -m course_lib train-checkpoints ...`` trains weights."""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = ("run", "train-checkpoints")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m course_lib {{{'|'.join(COMMANDS)}}} [options]  (add --help after a command)",
+              file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        from course_lib import run
+
+        return run.main(rest)
+    from course_lib import train_checkpoints
+
+    return train_checkpoints.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

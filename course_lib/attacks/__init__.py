@@ -1,0 +1,1 @@
+"""attacks of the course (see DESIGN.md's layout)."""

@@ -1,0 +1,1 @@
+"""data of the course (see DESIGN.md's layout)."""

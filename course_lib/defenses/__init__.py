@@ -1,0 +1,1 @@
+"""defenses of the course (see DESIGN.md's layout)."""

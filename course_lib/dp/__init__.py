@@ -1,0 +1,1 @@
+"""dp of the course (see DESIGN.md's layout)."""

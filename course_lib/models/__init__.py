@@ -1,0 +1,1 @@
+"""models of the course (see DESIGN.md's layout)."""

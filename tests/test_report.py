@@ -1,0 +1,34 @@
+import json
+
+import numpy as np
+import pytest
+
+from course_lib import report
+
+
+def test_record_writes_plain_json_to_the_runs_file(tmp_path, monkeypatch):
+    target = tmp_path / "runs" / "smoke" / "01_x.json"
+    monkeypatch.setenv(report.RESULTS_ENV, str(target))
+    report.record("acc", np.float32(0.25))
+    report.record("curve", [{"eps": np.float64(0.1), "acc": 0.5}])
+    report.record("per_target", {"small": np.int64(1), "ok": np.bool_(True)})
+    data = json.loads(target.read_text())
+    assert data == {"acc": 0.25, "curve": [{"eps": 0.1, "acc": 0.5}], "per_target": {"small": 1, "ok": True}}
+    assert isinstance(data["per_target"]["ok"], bool)
+
+
+def test_record_without_runner_keeps_results_in_memory(monkeypatch):
+    monkeypatch.delenv(report.RESULTS_ENV, raising=False)
+    assert report.record("only_here", (1, 2)) == [1, 2]
+    assert report.results()["only_here"] == [1, 2]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), object(), {1, 2}])
+def test_unrecordable_values_are_refused(bad):
+    with pytest.raises((TypeError, ValueError), match="cannot record"):
+        report.record("bad", bad)
+
+
+def test_empty_name_is_refused():
+    with pytest.raises(ValueError, match="non-empty string name"):
+        report.record("", 1)
