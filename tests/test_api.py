@@ -1,0 +1,311 @@
+"""The query-limited prediction service over real HTTP on 127.0.0.1: budgets hold under concurrency, bad requests
+get clear 4xx JSON answers, outputs are hardened as configured, and the service stops without leaving anything."""
+import json
+import socket
+import threading
+
+import numpy as np
+import pytest
+import requests
+
+from course_lib.defenses import outputs
+from course_lib.defenses.api import PredictionService, QueryBudget, serve_in_background
+from course_lib.defenses.client import BudgetExhausted, ServiceClient, ServiceError
+
+TIMEOUT = 10  # seconds, on every client call
+WEIGHTS = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+X = np.random.default_rng(1).uniform(size=(12, 4)).astype(np.float32)
+
+
+def tiny_model(x: np.ndarray) -> np.ndarray:
+    """A numpy 'model': 4 inputs -> 3 logits."""
+    return x @ WEIGHTS
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def post(service, inputs=None, *, key="alice", data=None):
+    headers = {"X-API-Key": key} if key is not None else {}
+    if data is None:
+        data = json.dumps({"inputs": inputs})
+    return requests.post(f"{service.url}/predict", data=data, headers=headers, timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def service():
+    with serve_in_background(tiny_model, keys={"alice": 1000, "bob": 5}, window_seconds=3600,
+                             input_shape=(4,), max_batch=50) as svc:
+        yield svc
+
+
+# -- answers ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("output", ["probs", "rounded", "top_k", "labels"])
+def test_each_output_policy_answers_as_promised(output):
+    expected_probs = outputs.softmax(tiny_model(X))
+    with serve_in_background(tiny_model, keys={"k": 100}, window_seconds=60, input_shape=(4,), output=output,
+                             decimals=1, k=2) as svc, ServiceClient(svc.url, "k", timeout=TIMEOUT) as client:
+        answers = client.query(X)
+    if output == "labels":
+        assert answers.dtype == np.int64 and answers.shape == (len(X),)
+        np.testing.assert_array_equal(answers, expected_probs.argmax(axis=1))
+        return
+    assert answers.shape == (len(X), 3)
+    if output == "probs":
+        np.testing.assert_allclose(answers, expected_probs, rtol=1e-5)
+    elif output == "rounded":
+        np.testing.assert_allclose(answers, np.round(expected_probs, 1), atol=1e-6)
+        assert np.all(np.abs(answers.sum(axis=1) - 1) <= 3 * 0.05 + 1e-6)
+    else:
+        assert np.all((answers > 0).sum(axis=1) == 2)
+
+
+def test_a_batch_costs_one_query_per_example(service):
+    before = service.usage("alice")["used"]
+    response = post(service, X[:10].tolist())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["n"] == 10 and len(body["predictions"]) == 10
+    assert service.usage("alice")["used"] == before + 10
+    usage = requests.get(f"{service.url}/usage", headers={"X-API-Key": "alice"}, timeout=TIMEOUT).json()
+    assert usage["used"] == before + 10 and usage["remaining"] == 1000 - usage["used"]
+
+
+def test_health_describes_the_service(service):
+    health = requests.get(f"{service.url}/health", timeout=TIMEOUT).json()
+    assert health["status"] == "ok" and health["input_shape"] == [4] and health["max_batch"] == 50
+
+
+# -- bad requests: a clear 4xx JSON error, never a 500, never charged -----------------------------------------------
+GOOD = [0.1, 0.2, 0.3, 0.4]
+BAD_REQUESTS = {
+    "malformed JSON": dict(data="{inputs: [[1, 2"),
+    "not an object": dict(data="[[0.1, 0.2, 0.3, 0.4]]"),
+    "missing inputs": dict(data='{"x": [[0.1, 0.2, 0.3, 0.4]]}'),
+    "unknown field": dict(data='{"inputs": [[0.1, 0.2, 0.3, 0.4]], "output": "probs"}'),
+    "inputs not a list": dict(data='{"inputs": "0.1, 0.2"}'),
+    "empty batch": dict(inputs=[]),
+    "wrong shape": dict(inputs=[[0.1, 0.2, 0.3]]),
+    "one example without batch axis": dict(inputs=GOOD),
+    "extra axis": dict(inputs=[[GOOD]]),
+    "ragged": dict(inputs=[GOOD, [0.1, 0.2]]),
+    "strings": dict(inputs=[["a", "b", "c", "d"]]),
+    "booleans": dict(inputs=[[True, False, True, False]]),
+    "nulls": dict(inputs=[[None, 0.2, 0.3, 0.4]]),
+    "NaN": dict(data='{"inputs": [[NaN, 0.2, 0.3, 0.4]]}'),
+    "Infinity": dict(data='{"inputs": [[Infinity, 0.2, 0.3, 0.4]]}'),
+    "too large for float32": dict(data='{"inputs": [[1e39, 0.2, 0.3, 0.4]]}'),
+    "not UTF-8": dict(data=b'{"inputs": [[\xff\xfe]]}'),
+    "deeply nested": dict(data="[" * 30000 + "]" * 30000),
+    "missing key": dict(inputs=[GOOD], key=None),
+    "wrong key": dict(inputs=[GOOD], key="mallory"),
+    "batch above max_batch": dict(inputs=[GOOD] * 51),
+    "body above the size limit": dict(data='{"inputs": [' + "0.1," * 100000 + "0.1]}"),
+    "batch above the key's whole budget": dict(inputs=[GOOD] * 6, key="bob"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_requests_get_a_clear_4xx_json_error(service, case):
+    kwargs = dict(BAD_REQUESTS[case])
+    key = kwargs.pop("key", "alice")
+    before = {k: service.usage(k)["used"] for k in ("alice", "bob")}
+    response = post(service, key=key, **kwargs)
+    assert 400 <= response.status_code < 500, (case, response.status_code, response.text[:200])
+    assert isinstance(response.json()["error"], str) and response.json()["error"]
+    assert {k: service.usage(k)["used"] for k in ("alice", "bob")} == before
+    assert requests.get(f"{service.url}/health", timeout=TIMEOUT).json()["status"] == "ok"
+    last = service.log[-1]
+    assert last["allowed"] is False and last["status"] == response.status_code
+
+
+def test_expected_status_codes(service):
+    assert post(service, [GOOD], key=None).status_code == 401
+    assert post(service, [GOOD], key="mallory").status_code == 401
+    assert post(service, [GOOD] * 51).status_code == 413
+    assert requests.get(f"{service.url}/usage", timeout=TIMEOUT).status_code == 401
+    assert requests.get(f"{service.url}/nowhere", timeout=TIMEOUT).json()["error"]
+    assert requests.get(f"{service.url}/predict", timeout=TIMEOUT).status_code == 405
+
+
+def test_a_failing_model_answers_500_json_and_refunds_the_budget():
+    def broken(x):
+        return np.full((len(x), 3), np.nan)
+
+    with serve_in_background(broken, keys={"k": 10}, window_seconds=60, input_shape=(4,)) as svc:
+        response = post(svc, [GOOD], key="k")
+        assert response.status_code == 500 and "NaN" in response.json()["error"]
+        assert svc.usage("k")["used"] == 0
+
+
+# -- budget ----------------------------------------------------------------------------------------------------------
+def test_concurrent_clients_never_overspend_and_no_allowed_request_is_lost():
+    budget, n_threads, per_thread = 100, 8, 30
+    with serve_in_background(tiny_model, keys={"shared": budget, "other": 10}, window_seconds=3600,
+                             input_shape=(4,), threads=8) as svc:
+        statuses: list[int] = []
+        retry_headers: list[str | None] = []
+        failures: list[BaseException] = []
+        lock = threading.Lock()
+
+        def hammer():
+            try:
+                with requests.Session() as session:
+                    for _ in range(per_thread):
+                        r = session.post(f"{svc.url}/predict", json={"inputs": [GOOD]},
+                                         headers={"X-API-Key": "shared"}, timeout=TIMEOUT)
+                        with lock:
+                            statuses.append(r.status_code)
+                            if r.status_code == 429:
+                                retry_headers.append(r.headers.get("Retry-After"))
+            except BaseException as error:  # surfaced below, never swallowed
+                failures.append(error)
+
+        workers = [threading.Thread(target=hammer) for _ in range(n_threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert not failures and not any(w.is_alive() for w in workers)
+        assert len(statuses) == n_threads * per_thread
+        assert statuses.count(200) == budget
+        assert statuses.count(429) == n_threads * per_thread - budget
+        assert all(h is not None and int(h) >= 1 for h in retry_headers)
+        log = [e for e in svc.log if e["key"] == "shared"]
+        assert sum(e["n"] for e in log if e["allowed"]) == budget == svc.usage("shared")["used"]
+        assert sum(1 for e in log if not e["allowed"]) == statuses.count(429)
+        assert svc.usage("other")["used"] == 0
+        assert post(svc, [GOOD], key="other").status_code == 200
+        assert requests.get(f"{svc.url}/health", timeout=TIMEOUT).json()["status"] == "ok"
+
+
+def test_budget_window_slides_and_retry_after_says_when():
+    clock = FakeClock()
+    with serve_in_background(tiny_model, keys={"k": 3}, window_seconds=10, input_shape=(4,), clock=clock) as svc:
+        assert post(svc, [GOOD], key="k").status_code == 200        # t = 0: 1 used
+        clock.now += 5
+        assert post(svc, [GOOD, GOOD], key="k").status_code == 200  # t = 5: 3 used
+        refused = post(svc, [GOOD], key="k")
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "5"
+        clock.now += 4.9                                            # t = 9.9: nothing has left the window
+        assert post(svc, [GOOD], key="k").status_code == 429
+        clock.now += 0.2                                            # t = 10.1: the first query left it
+        assert svc.usage("k")["used"] == 2
+        assert post(svc, [GOOD], key="k").status_code == 200
+        assert post(svc, [GOOD, GOOD], key="k").status_code == 429  # 3 used, 2 more do not fit
+        clock.now += 5                                              # t = 15.1: only the last query remains
+        assert post(svc, [GOOD, GOOD], key="k").status_code == 200
+
+
+def test_query_budget_refuses_bad_settings():
+    with pytest.raises(ValueError, match="keys is empty"):
+        QueryBudget({}, 1)
+    with pytest.raises(ValueError, match="positive integer"):
+        QueryBudget({"k": 0}, 1)
+    with pytest.raises(ValueError, match="window_seconds"):
+        QueryBudget({"k": 1}, 0)
+    with pytest.raises(ValueError, match="input_shape"):
+        PredictionService(tiny_model, keys={"k": 1}, window_seconds=1)
+    with pytest.raises(ValueError, match="unknown output"):
+        PredictionService(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,), output="logits")
+
+
+# -- log -------------------------------------------------------------------------------------------------------------
+def test_log_is_kept_in_memory_and_as_json_lines(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    with serve_in_background(tiny_model, keys={"k": 3}, window_seconds=60, input_shape=(4,), log_path=path) as svc:
+        post(svc, [GOOD, GOOD], key="k")
+        post(svc, [GOOD, GOOD], key="k")
+        post(svc, [GOOD], key="nobody")
+        memory = svc.log
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == memory
+    assert [(e["key"], e["n"], e["allowed"], e["status"]) for e in memory] == [
+        ("k", 2, True, 200), ("k", 2, False, 429), (None, 0, False, 401)]
+    assert all(isinstance(e["time"], float) for e in memory)
+
+
+# -- lifecycle -------------------------------------------------------------------------------------------------------
+def test_stop_frees_the_port_and_every_thread():
+    before = set(threading.enumerate())
+    svc = serve_in_background(tiny_model, keys={"k": 5}, window_seconds=60, input_shape=(4,), threads=3)
+    port = svc.port
+    assert post(svc, [GOOD], key="k").status_code == 200  # leaves a kept-alive connection open
+    assert svc.running
+    svc.stop()
+    svc.stop()  # idempotent
+    assert not svc.running
+    assert set(threading.enumerate()) - before == set()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{svc.url}/health", timeout=TIMEOUT)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a new server could listen there again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+        probe.listen(1)
+
+
+def test_serve_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="port"):
+        serve_in_background(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,), port=-1)
+    with pytest.raises(ValueError, match="cannot serve"):
+        serve_in_background(object(), keys={"k": 1}, window_seconds=1, input_shape=(4,))
+
+
+# -- client ----------------------------------------------------------------------------------------------------------
+def test_client_spends_the_whole_budget_then_raises_with_partial_answers():
+    with serve_in_background(tiny_model, keys={"k": 7}, window_seconds=60, input_shape=(4,)) as svc, \
+            ServiceClient(svc.url, "k", timeout=TIMEOUT) as client:
+        first = client.query(X[:3])
+        assert first.shape == (3, 3) and client.queries_used == 3
+        with pytest.raises(BudgetExhausted) as refused:
+            client.query(X[3:])
+        assert refused.value.partial.shape == (4, 3)  # the 4 examples left in the budget were answered
+        assert refused.value.retry_after >= 1
+        assert client.queries_used == 7 == svc.usage("k")["used"]
+        np.testing.assert_allclose(refused.value.partial, outputs.softmax(tiny_model(X[3:7])), rtol=1e-5)
+
+
+def test_client_adapts_size_one_axes_and_reports_refusals():
+    def column_model(x):  # takes (n, 4, 1); the client will send (n, 4)
+        assert x.shape[1:] == (4, 1)
+        return tiny_model(x.reshape(len(x), 4))
+
+    with serve_in_background(column_model, keys={"k": 50}, window_seconds=60, input_shape=(4, 1),
+                             max_batch=5) as svc:
+        with ServiceClient(svc.url, "k", timeout=TIMEOUT) as client:
+            answers = client.query(X)  # 12 examples in batches of at most 5
+            assert answers.shape == (12, 3) and client.requests_sent == 3
+            with pytest.raises(ValueError, match="shape"):
+                client.query(np.zeros((2, 3)))
+            with pytest.raises(ValueError, match="NaN"):
+                client.query(np.full((2, 4), np.nan))
+        with ServiceClient(svc.url, "wrong", timeout=TIMEOUT) as intruder, pytest.raises(ServiceError) as refused:
+            intruder.query(X)
+        assert refused.value.status == 401
+
+
+def test_a_keras_model_is_served_from_worker_threads():
+    tf = pytest.importorskip("tensorflow")
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.layers.Input((4,)), tf.keras.layers.Dense(3)])
+    expected = outputs.softmax(model(X, training=False).numpy())
+    with serve_in_background(model, keys={"k": 100}, window_seconds=60, threads=4) as svc:
+        results: list[np.ndarray] = []
+
+        def ask():
+            with ServiceClient(svc.url, "k", timeout=TIMEOUT) as client:
+                results.append(client.query(X))
+
+        workers = [threading.Thread(target=ask) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+    assert len(results) == 4
+    for answers in results:
+        np.testing.assert_allclose(answers, expected, rtol=1e-5, atol=1e-6)
