@@ -1,0 +1,132 @@
+"""The Datamons renderer, identities and splits (course_lib.data.datamons)."""
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from course_lib.data import datamons as dm
+
+
+@pytest.fixture(scope="module")
+def named():
+    return dm.named_identities()
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_portraits_have_the_promised_shapes_types_and_range(named, size):
+    p = dm.render(named, 2, size=size, seed=0)
+    n = 2 * len(named)
+    assert p.images.shape == (n, size, size, 3) and p.images.dtype == np.float32
+    assert p.images.min() >= 0.0 and p.images.max() <= 1.0
+    assert p.labels.shape == (n,) and p.labels.dtype == np.int64
+    assert p.traits.shape == (n, len(dm.TRAITS)) and p.traits.dtype == np.int64
+    assert p.names == list(dm.NAMED) and len(p) == n
+    assert np.array_equal(p.labels, np.repeat(np.arange(len(named)), 2))
+    assert p.images.std() > 0.1  # not a blank canvas
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(named):
+    a = dm.render(named[:3], 4, size=32, seed=5)
+    b = dm.render(named[:3], 4, size=32, seed=5)
+    c = dm.render(named[:3], 4, size=32, seed=6)
+    assert np.array_equal(a.images, b.images)
+    assert not np.allclose(a.images, c.images)
+
+
+def test_every_portrait_of_one_identity_differs(named):
+    images = dm.render(named[:1], 8, size=32, seed=0).images.reshape(8, -1)
+    distances = np.linalg.norm(images[:, None] - images[None], axis=2)[np.triu_indices(8, 1)]
+    assert distances.min() > 1.0
+
+
+def test_traits_returned_are_the_identitys_traits(named):
+    identities = named + dm.public_identities(5)
+    p = dm.render(identities, 3, size=32, seed=1)
+    for portrait_traits, label in zip(p.traits, p.labels):
+        identity = identities[label]
+        assert p.names[label] == identity.name
+        decoded = {t: dm.TRAITS[t][v] for t, v in zip(dm.TRAITS, portrait_traits)}
+        assert decoded == dict(identity.traits)
+
+
+def test_named_cast_is_the_talks_fifteen_with_at_least_six_traits(named):
+    assert [i.name for i in named] == list(dm.NAMED) and len(named) == 15
+    assert dm.NAMED[0] == "Streamèche" and dm.NAMED[-1] == "Securmax"
+    assert len(dm.TRAITS) >= 6 and all(len(values) >= 3 for values in dm.TRAITS.values())
+
+
+def test_named_identities_differ_enough_but_share_traits():
+    shared = dm.pairwise_shared_traits()
+    off_diagonal = shared[~np.eye(15, dtype=bool)].reshape(15, 14)
+    assert (len(dm.TRAITS) - off_diagonal).min() >= 3  # any two differ in at least three traits
+    assert (off_diagonal.max(axis=1) >= 2).all()  # everyone has a relative sharing two traits or more
+
+
+def test_public_identities_are_unique_and_far_from_the_named(named):
+    public = dm.public_identities(250, seed=3)
+    codes = np.array([i.code() for i in public])
+    assert len(public) == 250 and len({tuple(c) for c in codes}) == 250
+    named_codes = np.array([i.code() for i in named])
+    assert (codes[:, None, :] != named_codes[None]).sum(axis=2).min() >= 2
+    assert not {i.name for i in public} & set(dm.NAMED)
+    assert [i.code() for i in dm.public_identities(250, seed=3)] == [i.code() for i in public]
+    assert dm.public_identities(200)[0].code() != dm.public_identities(200, seed=1)[0].code()
+
+
+def test_splits_come_from_one_function_without_shared_portraits():
+    s = dm.make_splits(size=32, train_per_identity=6, test_per_identity=3, n_public=200, public_per_identity=1,
+                       seed=0)
+    assert len(s.private_train) == 90 and len(s.private_test) == 45 and len(s.public) == 200
+    assert s.private_train.names == s.private_test.names == list(dm.NAMED)
+    assert not set(s.public.names) & set(dm.NAMED)
+    train = {img.tobytes() for img in s.private_train.images}
+    assert not any(img.tobytes() in train for img in s.private_test.images)
+    # different seeds per split: the first test portrait is not the first train portrait re-drawn
+    assert not np.allclose(s.private_train.images[0], s.private_test.images[0])
+    again = dm.make_splits(size=32, train_per_identity=6, test_per_identity=3, n_public=200, public_per_identity=1,
+                           seed=0)
+    assert np.array_equal(again.public.images, s.public.images)
+
+
+def test_raw_pixel_nearest_neighbour_stays_below_60_percent():
+    s = dm.make_splits(size=32, train_per_identity=40, test_per_identity=20, n_public=200, public_per_identity=1,
+                       seed=1)
+    train, test = s.private_train, s.private_test
+    knn = KNeighborsClassifier(n_neighbors=1).fit(train.images.reshape(len(train), -1), train.labels)
+    accuracy = knn.score(test.images.reshape(len(test), -1), test.labels)
+    assert 1 / 15 < accuracy < 0.6
+
+
+def test_drawing_in_windows_changes_no_pixel(named, monkeypatch):
+    identities = named + dm.public_identities(30)
+    windowed = dm.render(identities, 2, size=64, seed=4).images
+    monkeypatch.setattr(dm._Canvas, "window", lambda self, cx, cy, half: self)
+    whole = dm.render(identities, 2, size=64, seed=4).images
+    np.testing.assert_array_equal(windowed, whole)
+
+
+def test_describe_and_trait_table_name_every_trait(named):
+    text = dm.describe(named[0])
+    assert text.startswith("Streamèche: a round blue Datamon with stripes") and "scarf" in text
+    table = dm.trait_table(named)
+    assert len(table) == 15 and list(table[0]) == ["name", *dm.TRAITS]
+    assert table[3]["name"] == "FastFeu" and table[3]["colour"] == "red"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda n: dm.render(n, 0), "per_identity must be a positive integer"),
+        (lambda n: dm.render(n, 2, size=8), "size must be an integer of at least 16"),
+        (lambda n: dm.render([], 2), "non-empty list of Identity"),
+        (lambda n: dm.render(["DS-Li"], 2), "non-empty list of Identity"),
+        (lambda n: dm.render(n, 2, seed=-1), "seed must be a non-negative integer"),
+        (lambda n: dm.public_identities(0), "n must be a positive integer"),
+        (lambda n: dm.Identity("x", {**n[0].traits, "colour": "plaid"}), "colour 'plaid' is not one of"),
+        (lambda n: dm.Identity("x", {"body": "round"}), "must give exactly the traits"),
+        (lambda n: dm.make_splits(train_per_identity=0, test_per_identity=1, public_per_identity=1),
+         "train_per_identity must be a positive integer"),
+    ],
+)
+def test_bad_input_stops_with_a_clear_message(named, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(named)
