@@ -1,0 +1,206 @@
+"""Fast DP-SGD is right: same clipped sum as a per-example loop, the promised noise, loud failures, seeded training."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_privacy.privacy.fast_gradient_clipping import clip_grads
+
+from course_lib.config import ConfigError
+from course_lib.dp import conv_registry, training
+
+LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+BATCH, CLASSES = 6, 3
+
+
+def conv_model(kernel, stride, padding, c_in, c_out, use_bias=True, size=9):
+    tf.keras.utils.set_random_seed(1)
+    return tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(size, size, c_in)),
+        tf.keras.layers.Conv2D(c_out, kernel, strides=stride, padding=padding, activation="tanh", use_bias=use_bias),
+        tf.keras.layers.Conv2D(2, 2, activation="relu"),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(CLASSES),
+    ])
+
+
+def batch(model, n=BATCH, seed=2):
+    rng = np.random.default_rng(seed)
+    x = tf.constant(rng.normal(size=(n, *model.input_shape[1:])).astype(np.float32))
+    y = tf.constant(rng.integers(0, CLASSES, n))
+    return x, y
+
+
+def per_example_reference(model, x, y, clip=None, microbatches=None):
+    """The slow definition: each example's (or microbatch's) gradient clipped to ``clip``, summed, then averaged."""
+    groups = np.split(np.arange(len(y)), microbatches or len(y))
+    grads, norms = [], []
+    for idx in groups:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(LOSS(tf.gather(y, idx), model(tf.gather(x, idx))))
+        g = [tf.convert_to_tensor(t) for t in tape.gradient(loss, model.trainable_variables)]  # Embedding: sparse
+        grads.append(g)
+        norms.append(float(tf.linalg.global_norm(g)))
+    clip = clip if clip is not None else float(np.median(norms))  # about half the examples get clipped
+    total = [sum(g[i] * min(1.0, clip / n) for g, n in zip(grads, norms)) for i in range(len(grads[0]))]
+    return [t / len(groups) for t in total], clip, norms
+
+
+def relative_error(got, want):
+    return max(float(tf.norm(a - b) / tf.norm(b)) for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("method", ["ghost", "direct"])
+@pytest.mark.parametrize("stride, padding", [(1, "same"), (1, "valid"), (2, "same"), (2, "valid")])
+@pytest.mark.parametrize("kernel, c_in, c_out", [(1, 1, 2), (3, 3, 4), (5, 2, 3)])
+def test_conv2d_fast_clipping_equals_per_example_loop(method, stride, padding, kernel, c_in, c_out):
+    model = conv_model(kernel, stride, padding, c_in, c_out)
+    x, y = batch(model)
+    want, clip, norms = per_example_reference(model, x, y)
+    assert min(norms) < clip < max(norms)
+    got, _ = training.clipped_noisy_gradients(
+        model, conv_registry.make_registry(method), x, y, LOSS, l2_norm_clip=clip, noise_multiplier=0.0
+    )
+    assert relative_error(got, want) < 1e-4
+
+
+@pytest.mark.parametrize("method", ["ghost", "direct"])
+def test_conv2d_without_bias_and_dense_only_models(method):
+    for model in (conv_model(3, 2, "same", 2, 3, use_bias=False), tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(7,)), tf.keras.layers.Dense(5, activation="relu"),
+        tf.keras.layers.Dense(CLASSES)])):
+        x, y = batch(model)
+        want, clip, _ = per_example_reference(model, x, y)
+        got, _ = training.clipped_noisy_gradients(
+            model, conv_registry.make_registry(method), x, y, LOSS, l2_norm_clip=clip, noise_multiplier=0.0
+        )
+        assert relative_error(got, want) < 1e-4
+
+
+@pytest.mark.parametrize("c_in", [1, 2])
+def test_microbatches_clip_each_microbatch(c_in):
+    model = conv_model(3, 2, "same", c_in, 3)
+    x, y = batch(model)
+    want, clip, _ = per_example_reference(model, x, y, microbatches=3)
+    got, _ = training.clipped_noisy_gradients(
+        model, conv_registry.make_registry(), x, y, LOSS, l2_norm_clip=clip, noise_multiplier=0.0, num_microbatches=3
+    )
+    assert relative_error(got, want) < 1e-4
+
+
+def test_tf_privacy_engine_with_course_registry_agrees():
+    model = conv_model(5, 2, "same", 1, 4)
+    model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = batch(model)
+    want, clip, _ = per_example_reference(model, x, y)
+    got, _, _ = clip_grads.compute_clipped_gradients_and_outputs(
+        model, clip, conv_registry.make_registry(), x, y, clipping_loss=tf.keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True)
+    )
+    assert relative_error(got, want) < 1e-4
+
+
+def test_auto_method_picks_the_cheaper_product():
+    assert conv_registry.choose_method(positions=196, patch_length=65, channels=16) == "direct"  # tutorial conv 1
+    assert conv_registry.choose_method(positions=4, patch_length=257, channels=64) == "ghost"
+
+
+def test_noise_has_std_noise_multiplier_times_clip():
+    """Noisy minus noiseless gradient, times the batch size, is N(0, (sigma C)^2) in every coordinate."""
+    model = conv_model(3, 1, "same", 2, 8, size=12)
+    x, y = batch(model)
+    registry = conv_registry.make_registry()
+    sigma, clip = 1.7, 0.3
+    tf.random.set_seed(3)
+    clean, _ = training.clipped_noisy_gradients(model, registry, x, y, LOSS, l2_norm_clip=clip, noise_multiplier=0.0)
+    noisy, _ = training.clipped_noisy_gradients(model, registry, x, y, LOSS, l2_norm_clip=clip, noise_multiplier=sigma)
+    noise = np.concatenate([((n - c) * BATCH).numpy().ravel() for n, c in zip(noisy, clean)])
+    n = noise.size
+    assert n > 500
+    # n s^2 / sigma^2 is chi-square with n degrees of freedom: mean n, std sqrt(2n); allow 5 std
+    statistic = float(np.sum(noise**2) / (sigma * clip) ** 2)
+    assert abs(statistic - n) < 5 * np.sqrt(2 * n)
+    assert abs(noise.mean()) < 5 * sigma * clip / np.sqrt(n)
+
+
+def test_unregistered_trainable_layer_fails_loudly():
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(8, 3)),
+        tf.keras.layers.Conv1D(4, 3, name="my_conv1d"),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(2),
+    ])
+    with pytest.raises(ConfigError, match=r"my_conv1d \(Conv1D\)"):
+        training.make_dp_model(model, l2_norm_clip=1.0, noise_multiplier=1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(noise_multiplier=-0.5), "noise_multiplier"),
+        (dict(l2_norm_clip=0.0), "l2_norm_clip"),
+        (dict(l2_norm_clip=-1.0), "l2_norm_clip"),
+        (dict(num_microbatches=4), "not divisible"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(optimizer="lbfgs"), "optimizer"),
+        (dict(delta=0.5), "delta"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(kwargs, words):
+    x = np.zeros((12, 9, 9, 1), np.float32)
+    y = np.zeros(12, np.int64)
+    args = dict(noise_multiplier=1.0, l2_norm_clip=1.0, batch_size=6, epochs=1, learning_rate=0.1, seed=0)
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=words):
+        training.train_dp(lambda: conv_model(3, 1, "same", 1, 2), x, y, x, y, **args, progress=False)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fit_trains_and_same_seed_gives_same_numbers(optimizer):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 9, 9, 1)).astype(np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64)
+
+    def run():
+        return training.train_dp(
+            lambda: conv_model(3, 2, "same", 1, 4), x, y, x, y, noise_multiplier=2.0, l2_norm_clip=1.0,
+            batch_size=16, epochs=2, learning_rate=0.05 if optimizer == "sgd" else 0.01, seed=7,
+            optimizer=optimizer, delta=1e-3, progress=False,
+        )
+
+    first, second = run(), run()
+    assert isinstance(first["model"], training.FastDPModel)
+    assert np.isfinite(first["history"]["loss"]).all()
+    assert first["epsilon_pld"] < first["epsilon_rdp"]
+    for a, b in zip(first["model"].get_weights(), second["model"].get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weight_regularisers_still_reach_the_gradient():
+    tf.keras.utils.set_random_seed(0)
+    base = tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(4,)),
+        tf.keras.layers.Dense(CLASSES, kernel_regularizer=tf.keras.regularizers.L2(10.0)),
+    ])
+    model = training.make_dp_model(base, l2_norm_clip=1.0, noise_multiplier=0.0)
+    training.compile_classifier(model, tf.keras.optimizers.SGD(0.01))
+    before = tf.norm(model.layers[-1].kernel).numpy()
+    model.fit(np.zeros((8, 4), np.float32), np.zeros(8, np.int64), batch_size=8, epochs=1, verbose=0)
+    # zero inputs: the data gradient of the kernel is 0, so only the L2 penalty can shrink it
+    assert tf.norm(model.layers[-1].kernel).numpy() < 0.9 * before
+
+
+@pytest.mark.parametrize("microbatches", [None, 3])
+def test_embedding_models_clip_like_the_loop(microbatches):
+    tf.keras.utils.set_random_seed(4)
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(5,), dtype="int32"),
+        tf.keras.layers.Embedding(12, 4),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(CLASSES),
+    ])
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.integers(0, 12, (BATCH, 5)), tf.int32)
+    y = tf.constant(rng.integers(0, CLASSES, BATCH))
+    want, clip, _ = per_example_reference(model, x, y, microbatches=microbatches)
+    got, _ = training.clipped_noisy_gradients(model, conv_registry.make_registry(), x, y, LOSS, l2_norm_clip=clip,
+                                              noise_multiplier=0.0, num_microbatches=microbatches)
+    assert relative_error(got, want) < 1e-4
