@@ -27,6 +27,9 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RUNS_DIR = REPO_ROOT / "runs"
 # Parameters the runner owns: PROFILE comes from --profile so the output folder and the notebook always agree.
 RUNNER_OWNED = {"PROFILE"}
+# Unattended runs have nobody to move a slider, and live widgets can stall nbclient's execution (nbclient#312,
+# papermill#723), so the runner sets INTERACTIVE=False unless `-p INTERACTIVE True` asks otherwise.
+UNATTENDED_DEFAULTS = {"INTERACTIVE": False}
 
 
 class RunError(Exception):
@@ -127,6 +130,7 @@ def run_notebook(
     results_file.unlink(missing_ok=True)
 
     declared = declared_parameters(notebook)
+    parameters = {**{k: v for k, v in UNATTENDED_DEFAULTS.items() if k in declared}, **parameters}
     seed = parameters.get("SEED", parse_value(declared["SEED"]["default"]) if "SEED" in declared else 0)
     env_before = {k: os.environ.get(k) for k in (report.RESULTS_ENV, "TF_CPP_MIN_LOG_LEVEL")}
     os.environ[report.RESULTS_ENV] = str(results_file.resolve())

@@ -67,3 +67,10 @@ def test_a_failing_notebook_is_reported_not_hidden(tmp_path):
     outcome = run.run_notebook(notebook, "smoke", out_dir=tmp_path / "runs", progress=False)
     assert not outcome.ok and "boom" in outcome.error
     assert "FAILED" in run.summary([outcome])
+
+
+def test_the_runner_turns_widgets_off_unless_asked(tmp_path):
+    notebook = make_notebook(tmp_path / "09_widgets.ipynb", body="import course_lib.report as r\nr.record('interactive', INTERACTIVE)")
+    off = run.run_notebook(notebook, "smoke", out_dir=tmp_path / "a", progress=False)
+    on = run.run_notebook(notebook, "smoke", {"INTERACTIVE": True}, out_dir=tmp_path / "b", progress=False)
+    assert off.results["interactive"] is False and on.results["interactive"] is True
