@@ -1,0 +1,275 @@
+"""Model inversion: rebuild what a classifier "thinks" an identity looks like, from its weights and a name.
+
+``gmi_attack`` is the generative model-inversion attack of Zhang et al. (CVPR 2020), the Secret Revealer: every
+network stays frozen and only the latent vector z moves, minimising
+
+    loss(z) = -D(G(z)) + lambda * CE(T(G(z)), identity)
+
+(credible to the critic D, recognised as the identity by the target T), with Nesterov momentum on z, z clamped to
+[-1, 1], and several random restarts of which the target's favourite is kept. All identities and all restarts run
+as ONE batch. With auxiliary knowledge (a blurred or partly hidden photo), the generator is the inpainting generator
+and z only fills what the photo does not show.
+
+``pixel_attack`` is the baseline GMI improves on: optimise the pixels themselves to make the target say the name
+(Fredrikson et al., 2015). Without a prior it finds patterns that fool the target but look like nothing.
+The identity loss curves record the per-iteration mean of whatever identity cost the attack minimises.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from course_lib import config
+from course_lib.progress import bar
+
+
+@dataclass
+class AuxKnowledge:
+    """What the attacker holds about each identity: a corrupted photo and its hole mask (1 = unknown)."""
+
+    kind: str
+    corrupted: np.ndarray  # (n_ids, size, size, channels)
+    hole: np.ndarray  # (n_ids, size, size, 1) float32 in {0, 1}
+    original: np.ndarray | None = None  # the private photo it came from, for display only
+
+
+@dataclass
+class InversionResult:
+    """Reconstructions of every identity x restart, the target's confidence in each, and the loss curves.
+
+    Restarts are grouped into ``seeds`` equal groups when the result is read: group s plays the role of one run of
+    the attack with its own seed (official code: 5 restarts per run; here the runs share one vectorised batch).
+    """
+
+    labels: np.ndarray  # (n_ids,)
+    images: np.ndarray  # (n_ids, restarts, h, w, c)
+    target_prob: np.ndarray  # (n_ids, restarts): the target's softmax probability of the attacked identity
+    identity_loss: list[float] = field(default_factory=list)  # mean CE per iteration
+    prior_loss: list[float] = field(default_factory=list)  # mean -D(G(z)) per iteration
+    seconds: float = 0.0
+    iterations: int = 0
+    method: str = "gmi"
+
+    @property
+    def restarts(self) -> int:
+        return self.images.shape[1]
+
+    def chosen(self, seeds: int = 1) -> np.ndarray:
+        """(n_ids, seeds): in each seed group, the restart the TARGET scores highest (the attacker's own choice)."""
+        if seeds < 1 or self.restarts % seeds:
+            raise ValueError(f"{self.restarts} restarts cannot be split into {seeds} equal seed groups")
+        per = self.restarts // seeds
+        groups = self.target_prob.reshape(len(self.labels), seeds, per)
+        return np.argmax(groups, axis=2) + np.arange(seeds) * per
+
+    def subset(self, rows: slice | np.ndarray) -> "InversionResult":
+        """The same attack restricted to some identities (rows), e.g. one kind of auxiliary knowledge."""
+        return InversionResult(labels=self.labels[rows], images=self.images[rows], target_prob=self.target_prob[rows],
+                               identity_loss=self.identity_loss, prior_loss=self.prior_loss, seconds=self.seconds,
+                               iterations=self.iterations, method=self.method)
+
+    def best_images(self, seed_group: int = 0, seeds: int = 1) -> np.ndarray:
+        """(n_ids, h, w, c): the chosen reconstruction of every identity in one seed group."""
+        pick = self.chosen(seeds)[:, seed_group]
+        return self.images[np.arange(len(self.labels)), pick]
+
+
+def _identity_loss(target: tf.keras.Model, images: tf.Tensor, labels: tf.Tensor, objective: str = "ce") -> tf.Tensor:
+    """Per-example identity loss: cross-entropy (GMI) or 1 - p(label) (Fredrikson et al.'s MI-FACE cost)."""
+    logits = target(images, training=False)
+    if objective == "one_minus_p":
+        probs = tf.nn.softmax(logits)
+        return 1.0 - tf.gather(probs, labels, axis=1, batch_dims=1)
+    return tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+
+def _run(
+    make_images: Callable[[tf.Tensor], tf.Tensor],
+    variable: tf.Variable,
+    critic: tf.keras.Model | None,
+    target: tf.keras.Model,
+    labels: np.ndarray,
+    n_ids: int,
+    *,
+    iterations: int,
+    optimizer: tf.keras.optimizers.Optimizer,
+    lam: float,
+    clip: tuple[float, float],
+    progress: bool,
+    desc: str,
+    objective: str = "ce",
+) -> tuple[list[float], list[float]]:
+    """The optimisation loop shared by every attack: minimise prior + lam * identity loss over ``variable``."""
+    labels_t = tf.constant(labels)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            images = make_images(variable)
+            ce = _identity_loss(target, images, labels_t, objective)
+            prior = -tf.reshape(critic(images, training=False), [-1]) if critic is not None else tf.zeros_like(ce)
+            # Mean over the identities of one run, summed over restarts: each restart moves exactly as it would
+            # in a run of its own (the official code averages its loss over the batch of identities).
+            loss = tf.reduce_sum(prior + lam * ce) / n_ids
+        optimizer.apply_gradients([(tape.gradient(loss, variable), variable)])
+        variable.assign(tf.clip_by_value(variable, clip[0], clip[1]))
+        return tf.reduce_mean(ce), tf.reduce_mean(prior)
+
+    identity, prior = [], []
+    for _ in bar(range(iterations), desc=desc, disable=not progress):
+        ce, pr = step()
+        identity.append(float(ce))
+        prior.append(float(pr))
+    return identity, prior
+
+
+def _finish(make_images, variable, target, labels, n_ids, restarts, identity, prior, started, iterations, method):
+    images = make_images(variable).numpy()
+    probs = tf.nn.softmax(target(images, training=False)).numpy()[np.arange(len(labels)), labels]
+    shape = images.shape[1:]
+    return InversionResult(
+        labels=labels[::restarts].copy(),
+        images=images.reshape(n_ids, restarts, *shape),
+        target_prob=probs.reshape(n_ids, restarts),
+        identity_loss=identity,
+        prior_loss=prior,
+        seconds=time.perf_counter() - started,
+        iterations=iterations,
+        method=method,
+    )
+
+
+def _check(labels, restarts, iterations, lr):
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    if labels.size == 0:
+        raise ValueError("give at least one identity (label) to attack")
+    config.require_positive("restarts", restarts, integer=True)
+    config.require_positive("iterations", iterations, integer=True)
+    config.require_positive("lr", lr)
+    return labels
+
+
+def gmi_attack(
+    generator: tf.keras.Model,
+    critic: tf.keras.Model,
+    target: tf.keras.Model,
+    labels: np.ndarray,
+    *,
+    restarts: int,
+    iterations: int,
+    seed: int,
+    lr: float = 0.02,
+    momentum: float = 0.9,
+    lam: float = 100.0,
+    clip: float = 1.0,
+    aux: AuxKnowledge | None = None,
+    progress: bool = True,
+) -> InversionResult:
+    """GMI against ``target`` for every identity in ``labels`` x ``restarts`` random starts, in one batch.
+
+    With ``aux``, ``generator`` must be the inpainting generator (inputs corrupted image, hole, z). Same seed ->
+    same random starts -> same reconstructions.
+    """
+    labels = _check(labels, restarts, iterations, lr)
+    config.require_positive("clip", clip)
+    config.require_non_negative("lam", lam)
+    n_ids = len(labels)
+    z_dim = int(generator.inputs[-1].shape[-1])
+    rng = np.random.default_rng(seed)
+    batch_labels = np.repeat(labels, restarts)
+    z = tf.Variable(rng.standard_normal((n_ids * restarts, z_dim)).astype(np.float32), name="z")
+    if aux is None:
+        def make_images(v):
+            return generator(v, training=False)
+    else:
+        if len(aux.corrupted) != n_ids:
+            raise ValueError(f"aux knowledge holds {len(aux.corrupted)} photos for {n_ids} identities")
+        corrupted = tf.constant(np.repeat(np.asarray(aux.corrupted, np.float32), restarts, axis=0))
+        hole = tf.constant(np.repeat(np.asarray(aux.hole, np.float32), restarts, axis=0))
+
+        def make_images(v):
+            return generator([corrupted, hole, v], training=False)
+
+    optimizer = tf.keras.optimizers.SGD(lr, momentum=momentum, nesterov=True)
+    started = time.perf_counter()
+    identity, prior = _run(make_images, z, critic, target, batch_labels, n_ids, iterations=iterations,
+                           optimizer=optimizer, lam=lam, clip=(-clip, clip), progress=progress,
+                           desc="GMI" if aux is None else f"GMI + {aux.kind}")
+    return _finish(make_images, z, target, batch_labels, n_ids, restarts, identity, prior, started, iterations,
+                   "gmi" if aux is None else f"gmi_{aux.kind}")
+
+
+def pixel_attack(
+    target: tf.keras.Model,
+    labels: np.ndarray,
+    *,
+    image_shape: tuple[int, int, int],
+    restarts: int,
+    iterations: int,
+    seed: int,
+    lr: float = 0.1,
+    recipe: str = "fredrikson",
+    progress: bool = True,
+) -> InversionResult:
+    """The baseline: optimise the pixels themselves (kept in [0, 1]) so the target says the name; no prior.
+
+    ``recipe="fredrikson"`` is MI-FACE (Fredrikson et al., 2015): plain gradient descent on the cost
+    1 - p(label | x) from a grey image; the cost flattens once the target is convinced, so it stops at the first
+    image that fools the target. ``recipe="adam_ce"`` is a stronger optimiser (Adam on the cross-entropy) that keeps
+    pushing long after. Written here because no library offers either.
+    """
+    labels = _check(labels, restarts, iterations, lr)
+    recipes = {"fredrikson": ("one_minus_p", tf.keras.optimizers.SGD), "adam_ce": ("ce", tf.keras.optimizers.Adam)}
+    if recipe not in recipes:
+        raise ValueError(f"unknown pixel-attack recipe '{recipe}': choose {' or '.join(recipes)}")
+    objective, optimizer_class = recipes[recipe]
+    n_ids = len(labels)
+    rng = np.random.default_rng(seed)
+    batch_labels = np.repeat(labels, restarts)
+    start = 0.5 + 0.05 * rng.standard_normal((n_ids * restarts, *image_shape))
+    x = tf.Variable(np.clip(start, 0, 1).astype(np.float32), name="pixels")
+    started = time.perf_counter()
+    identity, prior = _run(lambda v: v, x, None, target, batch_labels, n_ids, iterations=iterations,
+                           optimizer=optimizer_class(lr), lam=1.0, clip=(0.0, 1.0), progress=progress,
+                           desc=f"pixel attack ({recipe})", objective=objective)
+    return _finish(lambda v: v, x, target, batch_labels, n_ids, restarts, identity, prior, started, iterations,
+                   f"pixel_{recipe}")
+
+
+def aux_knowledge(images: np.ndarray, kind: str, fill_value: np.ndarray) -> AuxKnowledge:
+    """Corrupt one private photo per identity as the attacker would hold it (``course_lib.data.corruptions``).
+
+    The hole is filled with the public mean pixel exactly as during the inpainting generator's training.
+    """
+    from course_lib.data import corruptions
+
+    images = np.asarray(images, np.float32)
+    size = images.shape[1]
+    if kind == "blur":
+        corrupted = np.asarray(corruptions.corrupt(images, "blur")[0], np.float32)
+        hole = np.ones((len(images), size, size, 1), np.float32)
+    elif kind in ("square", "t_mask"):
+        mask = np.asarray(corruptions.square_mask(size) if kind == "square" else corruptions.t_mask(size), np.float32)
+        hole = np.broadcast_to(mask[None, :, :, None], (len(images), size, size, 1)).astype(np.float32)
+        fill = np.asarray(fill_value, np.float32).reshape(1, 1, 1, -1)
+        corrupted = images * (1 - hole) + fill * hole
+    else:
+        raise ValueError(f"unknown auxiliary knowledge '{kind}': choose blur, square or t_mask")
+    return AuxKnowledge(kind=kind, corrupted=corrupted, hole=hole, original=images)
+
+
+def stack_aux(parts: list[AuxKnowledge]) -> AuxKnowledge:
+    """Several kinds of auxiliary knowledge as one batch (part 0's identities, then part 1's, ...): one attack."""
+    if not parts:
+        raise ValueError("stack_aux needs at least one AuxKnowledge")
+    originals = [p.original for p in parts]
+    return AuxKnowledge(
+        kind="+".join(p.kind for p in parts),
+        corrupted=np.concatenate([p.corrupted for p in parts]),
+        hole=np.concatenate([p.hole for p in parts]),
+        original=None if any(o is None for o in originals) else np.concatenate(originals),
+    )

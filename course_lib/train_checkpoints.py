@@ -1,0 +1,300 @@
+"""``python -m course_lib train-checkpoints``: train every network the Secret Revealer needs and ship its weights.
+
+The same recipes serve the notebook: ``revealer_models(cfg)`` loads each network from ``data/checkpoints`` when the
+manifest holds it for this profile and architecture (sha256 verified), and trains it with the same code otherwise
+(or when ``retrain=True``). The command line adds saving, a manifest entry with measured quality, and resume: an
+interrupted GAN run continues from its last finished epoch (state kept under ``runs/train-checkpoints``).
+
+Data splits are fixed (data seed 0) so shipped weights always match the data they were trained on; the notebook's
+SEED changes the attack's random starts, not the data.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from course_lib import checkpoints, config
+from course_lib.models import classifiers, gan, targets
+
+DATA_SEED = 0
+MNIST_PRIVATE = (5, 6, 7, 8, 9)  # as the official GMI code: attack digits 5-9, GAN trained on 0-4
+MNIST_PUBLIC = (0, 1, 2, 3, 4)
+WORK_DIR = Path(__file__).resolve().parent.parent / "runs" / "train-checkpoints"
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def _datamons(size: int, train: int, test: int, n_public: int, public: int):
+    from course_lib.data import datamons
+
+    return datamons.make_splits(size=size, train_per_identity=train, test_per_identity=test, n_public=n_public,
+                                public_per_identity=public, seed=DATA_SEED)
+
+
+def datamons_splits(cfg: config.Config):
+    """The Datamons splits of this profile: 15 named identities private (train/test), the others public."""
+    r = cfg.revealer
+    return _datamons(r.image_size, r.train_per_identity, r.test_per_identity, r.n_public, r.public_per_identity)
+
+
+@dataclass
+class MnistSplits:
+    """MNIST padded to 32x32x1: private = digits 5-9 (labels 0-4 = digit - 5), public = digits 0-4 (images only)."""
+
+    private_train: tuple[np.ndarray, np.ndarray]
+    private_test: tuple[np.ndarray, np.ndarray]
+    public: np.ndarray
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist(per_class: int) -> MnistSplits:
+    from course_lib.data.mnist import load_mnist
+
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+
+    def pad(x):
+        return np.pad(np.asarray(x, np.float32), ((0, 0), (2, 2), (2, 2)))[..., None]
+
+    def take(x, y, digits, limit):
+        idx = np.concatenate([np.flatnonzero(y == d)[:limit] for d in digits])
+        idx.sort()
+        return pad(x[idx]), (y[idx] - digits[0]).astype(np.int64)
+
+    private_train = take(x_train, y_train, MNIST_PRIVATE, per_class)
+    private_test = take(x_test, y_test, MNIST_PRIVATE, 10**9)
+    public, _ = take(x_train, y_train, MNIST_PUBLIC, per_class)
+    return MnistSplits(private_train, private_test, public)
+
+
+def mnist_splits(cfg: config.Config) -> MnistSplits:
+    return _mnist(cfg.revealer.mnist_train_per_class)
+
+
+def inpainting_data(images: np.ndarray) -> gan.InpaintingData:
+    """Blurred copies and masks from ``course_lib.data.corruptions``; the hole is filled with the mean pixel."""
+    from course_lib.data import corruptions
+
+    size = images.shape[1]
+    blurred, _ = corruptions.corrupt(images, "blur")
+    return gan.InpaintingData(
+        blurred=np.asarray(blurred, np.float32),
+        square=np.asarray(corruptions.square_mask(size), bool),
+        t_mask=np.asarray(corruptions.t_mask(size), bool),
+        fill_value=np.asarray(images, np.float32).mean(axis=(0, 1, 2)),
+    )
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """Short sha256 of the training data: a checkpoint made on other data (e.g. a changed renderer) is not reused."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --- recipes --------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Recipe:
+    """How to build one network (or a generator/critic pair) and train it, with the spec that identifies it."""
+
+    name: str
+    spec: dict[str, Any]
+    build: Callable[[], Any]
+    train: Callable[[Any], dict[str, Any]]
+    parts: tuple[str, ...] = ("",)  # "" = one model; ("generator", "critic") = a pair
+
+
+def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None) -> Recipe:
+    r = cfg.revealer
+    epochs = epochs or r.classifier_epochs
+    (x, y), (x_test, y_test) = data
+    shape = tuple(int(s) for s in x.shape[1:])
+    spec = {"arch": arch, "input_shape": list(shape), "n_classes": n_classes, "width": width,
+            "data": fingerprint(x, y)}
+
+    def train(model):
+        started = time.perf_counter()
+        classifiers.train_classifier(model, x, y, epochs=epochs, batch_size=r.classifier_batch_size,
+                                     learning_rate=r.classifier_lr, seed=DATA_SEED, progress=progress)
+        return {"test_acc": classifiers.accuracy(model, x_test, y_test), "train_acc": classifiers.accuracy(model, x, y),
+                "seconds": time.perf_counter() - started, "epochs": epochs, "n_train": len(x)}
+
+    return Recipe(name, spec, lambda: builder(shape, n_classes, width), train)
+
+
+def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, inpainting=False, work=None,
+                warm_critic: Recipe | None = None) -> Recipe:
+    r = cfg.revealer
+    shape = tuple(int(s) for s in images.shape[1:])
+    spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
+            "z_dim": gan.Z_DIM, "data": fingerprint(images)}
+
+    def build():
+        maker = gan.build_inpainting_generator if inpainting else gan.build_generator
+        return maker(shape, width=width), gan.build_critic(shape, width=width)
+
+    if warm_critic is not None:
+        spec["critic_init"] = warm_critic.name
+
+    def train(pair):
+        generator, critic = pair
+        if warm_critic is not None:
+            # The plain GAN's critic already knows what a credible portrait looks like: start from it.
+            critic.set_weights(obtain(warm_critic)[0][1].get_weights())
+        aux = inpainting_data(images) if inpainting else None
+        history = gan.train_wgan_gp(generator, critic, images, epochs=epochs, steps_per_epoch=steps, seed=DATA_SEED,
+                                    batch_size=r.gan_batch_size, n_critic=r.n_critic, inpainting=aux,
+                                    checkpoint_dir=work, progress=progress, desc=name.split("/")[-1])
+        return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
+                "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
+                "seconds": history.seconds, "n_train": len(images), "history": history}
+
+    return Recipe(name, spec, build, train, parts=("generator", "critic"))
+
+
+def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None) -> dict[str, Recipe]:
+    """Every network of notebook 03 for ``cfg``'s profile, by short name, in training order."""
+    r = cfg.revealer
+    p = cfg.profile
+    dm = datamons_splits(cfg)
+    dm_data = ((dm.private_train.images, dm.private_train.labels), (dm.private_test.images, dm.private_test.labels))
+    n_named = len(dm.private_train.names)
+    mn = mnist_splits(cfg)
+    mn_data = (mn.private_train, mn.private_test)
+
+    def work(key):
+        return None if work_dir is None else work_dir / p / key
+
+    out = {
+        "target_small": _classifier_recipe(f"{p}/datamons_target_small", "target_small", targets.target_small,
+                                           r.target_width, dm_data, n_named, cfg, progress),
+        "target_resnet": _classifier_recipe(f"{p}/datamons_target_resnet", "target_resnet", targets.target_resnet,
+                                            r.resnet_width, dm_data, n_named, cfg, progress),
+        "evaluation": _classifier_recipe(f"{p}/datamons_evaluation", "evaluation_model", targets.evaluation_model,
+                                         r.eval_width, dm_data, n_named, cfg, progress),
+        "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),
+    }
+    out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
+                             cfg, progress, work=work("datamons_gan"))
+    out["inpainting"] = _gan_recipe(f"{p}/datamons_inpainting", dm.public.images, r.inpaint_width, r.inpaint_epochs,
+                                    r.inpaint_steps_per_epoch, cfg, progress, inpainting=True,
+                                    work=work("datamons_inpainting"),
+                                    warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None)
+    out.update({
+        "mnist_target": _classifier_recipe(f"{p}/mnist_target", "target_small", targets.target_small, r.target_width,
+                                           mn_data, len(MNIST_PRIVATE), cfg, progress, r.mnist_classifier_epochs),
+        "mnist_evaluation": _classifier_recipe(f"{p}/mnist_evaluation", "evaluation_model", targets.evaluation_model,
+                                               r.eval_width, mn_data, len(MNIST_PRIVATE), cfg, progress,
+                                               r.mnist_classifier_epochs),
+        "mnist_gan": _gan_recipe(f"{p}/mnist_gan", mn.public, r.mnist_gan_width, r.mnist_gan_epochs,
+                                 r.mnist_gan_steps_per_epoch, cfg, progress, work=work("mnist_gan")),
+    })
+    return out
+
+
+def _trait_recipe(name, dm, r, progress) -> Recipe:
+    from course_lib.data import datamons
+
+    names = list(datamons.TRAITS)
+    sizes = {t: len(v) for t, v in datamons.TRAITS.items()}
+    shape = tuple(int(s) for s in dm.public.images.shape[1:])
+    spec = {"arch": "trait_classifier", "input_shape": list(shape), "traits": sizes, "width": r.trait_width,
+            "data": fingerprint(dm.public.images, dm.public.traits)}
+
+    def train(model):
+        started = time.perf_counter()
+        targets.train_trait_classifier(model, dm.public.images, dm.public.traits, names, epochs=r.trait_epochs,
+                                       batch_size=r.classifier_batch_size, learning_rate=r.classifier_lr,
+                                       seed=DATA_SEED, progress=progress)
+        # Measured on the PRIVATE test portraits: identities this classifier never saw.
+        predicted = targets.predict_traits(model, dm.private_test.images, names)
+        per_trait = (predicted == dm.private_test.traits).mean(axis=0)
+        return {"private_test_trait_acc": float(per_trait.mean()),
+                "per_trait_acc": {t: float(a) for t, a in zip(names, per_trait)},
+                "seconds": time.perf_counter() - started}
+
+    return Recipe(name, spec, lambda: targets.trait_classifier(shape, sizes, width=r.trait_width), train)
+
+
+# --- load or train ------------------------------------------------------------------------------------------------
+
+def _part_name(recipe: Recipe, part: str) -> str:
+    return f"{recipe.name}_{part}" if part else recipe.name
+
+
+def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command: str = "",
+           profile: str = "", directory=None) -> tuple[Any, dict[str, Any]]:
+    """Load ``recipe``'s network(s) from the verified checkpoints, or train (and with ``save`` ship) them."""
+    built = recipe.build()
+    models = built if isinstance(built, tuple) else (built,)
+    names = [_part_name(recipe, part) for part in recipe.parts]
+    if not retrain and all(checkpoints.is_available(n, recipe.spec, directory) for n in names):
+        items = [checkpoints.load_weights(m, n, recipe.spec, directory) for m, n in zip(models, names)]
+        return built, {**items[0], "source": "checkpoint"}
+    if not retrain and all(checkpoints.is_available(n, None, directory) for n in names):
+        print(f"{recipe.name}: the shipped checkpoint was made for another architecture or other data "
+              f"({checkpoints.entry(names[0], directory).get('spec')}); training it now with the same code")
+    metrics = recipe.train(built)
+    history = metrics.pop("history", None)
+    info = {"metrics": metrics, "spec": recipe.spec, "source": "trained", "history": history}
+    if save:
+        for model, name in zip(models, names):
+            checkpoints.save_weights(model, name, profile=profile, command=command, spec=recipe.spec,
+                                     metrics=metrics, directory=directory)
+    return built, info
+
+
+def revealer_models(cfg: config.Config, *, retrain: bool = False, only: list[str] | None = None,
+                    progress: bool = True) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """The notebook's entry point: every network (or those in ``only``), loaded or trained, with its info."""
+    all_recipes = recipes(cfg, progress=progress)
+    keys = only or list(all_recipes)
+    unknown = [k for k in keys if k not in all_recipes]
+    if unknown:
+        raise ValueError(f"unknown network(s) {unknown}; choose from {', '.join(all_recipes)}")
+    return {k: obtain(all_recipes[k], retrain=retrain) for k in keys}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib train-checkpoints",
+                                     description="Train and ship the Secret Revealer's networks (notebook 03).")
+    parser.add_argument("--profile", default="class", choices=config.PROFILES)
+    parser.add_argument("--only", nargs="*", help="short names to train (default: all)")
+    parser.add_argument("--force", action="store_true",
+                        help="retrain even when a checkpoint exists (a GAN resumes from its saved training state)")
+    parser.add_argument("--fresh", action="store_true", help="discard saved GAN training state first (implies --force)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = config.load(args.profile, DATA_SEED)
+    command = f"python -m course_lib train-checkpoints --profile {args.profile}"
+    all_recipes = recipes(cfg, progress=not args.no_progress, work_dir=WORK_DIR)
+    keys = args.only or list(all_recipes)
+    for key in keys:
+        if key not in all_recipes:
+            parser.error(f"unknown network '{key}'; choose from {', '.join(all_recipes)}")
+    for key in keys:
+        started = time.perf_counter()
+        if args.fresh:
+            shutil.rmtree(WORK_DIR / cfg.profile / all_recipes[key].name.split("/")[-1], ignore_errors=True)
+        _, info = obtain(all_recipes[key], retrain=args.force or args.fresh, save=True, command=command,
+                         profile=cfg.profile)
+        print(f"{key}: {info['source']} in {time.perf_counter() - started:.0f} s; {info.get('metrics')}", flush=True)
+    total = sum(p.stat().st_size for p in checkpoints.checkpoint_dir().glob("*.h5"))
+    print(f"data/checkpoints holds {total / 1e6:.1f} MB of weights", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

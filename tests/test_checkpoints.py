@@ -1,0 +1,85 @@
+"""Checkpoints load only when their bytes match the manifest; otherwise the course trains or refuses."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import checkpoints
+
+
+def tiny_model(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,)), tf.keras.layers.Dense(3)])
+
+
+SPEC = {"arch": "tiny", "width": 3}
+
+
+def test_save_then_load_gives_the_same_weights(tmp_path):
+    model = tiny_model(0)
+    item = checkpoints.save_weights(model, "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                                    metrics={"test_acc": 0.5}, directory=tmp_path)
+    assert item["sha256"] == checkpoints.sha256_file(tmp_path / item["file"])
+    other = tiny_model(1)
+    checkpoints.load_weights(other, "smoke/tiny", SPEC, directory=tmp_path)
+    np.testing.assert_array_equal(other.get_weights()[0], model.get_weights()[0])
+    assert checkpoints.read_manifest(tmp_path)["checkpoints"]["smoke/tiny"]["metrics"] == {"test_acc": 0.5}
+
+
+def test_a_checkpoint_whose_bytes_do_not_match_the_manifest_is_refused(tmp_path):
+    item = checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                                    directory=tmp_path)
+    path = tmp_path / item["file"]
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(checkpoints.CheckpointError, match="does not match its manifest"):
+        checkpoints.load_weights(tiny_model(), "smoke/tiny", SPEC, directory=tmp_path)
+    # load_or_train must refuse too, not silently retrain over a tampered file
+    with pytest.raises(checkpoints.CheckpointError):
+        checkpoints.load_or_train("smoke/tiny", tiny_model, lambda m: {}, spec=SPEC, directory=tmp_path)
+
+
+def test_missing_entry_and_other_architecture_are_refused(tmp_path):
+    with pytest.raises(checkpoints.CheckpointError, match="not in the manifest"):
+        checkpoints.verified_path("smoke/absent", directory=tmp_path)
+    checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC, directory=tmp_path)
+    with pytest.raises(checkpoints.CheckpointError, match="made for"):
+        checkpoints.load_weights(tiny_model(), "smoke/tiny", {"arch": "tiny", "width": 4}, directory=tmp_path)
+
+
+def test_load_or_train_trains_when_absent_and_loads_when_present(tmp_path):
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        return {"test_acc": 1.0}
+
+    model, info = checkpoints.load_or_train("smoke/tiny", tiny_model, train, spec=SPEC, directory=tmp_path)
+    assert info["source"] == "trained" and calls == [1]
+    checkpoints.save_weights(model, "smoke/tiny", profile="smoke", command="test", spec=SPEC, directory=tmp_path)
+    again, info = checkpoints.load_or_train("smoke/tiny", lambda: tiny_model(5), train, spec=SPEC, directory=tmp_path)
+    assert info["source"] == "checkpoint" and calls == [1]
+    np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+    _, info = checkpoints.load_or_train("smoke/tiny", tiny_model, train, spec=SPEC, retrain=True, directory=tmp_path)
+    assert info["source"] == "trained" and calls == [1, 1]
+
+
+def test_every_shipped_checkpoint_matches_its_manifest():
+    manifest = checkpoints.read_manifest()
+    for name, item in manifest["checkpoints"].items():
+        assert checkpoints.sha256_file(checkpoints.checkpoint_dir() / item["file"]) == item["sha256"], name
+        assert {"command", "profile", "spec", "metrics"} <= set(item)
+
+
+def test_smoke_profile_loads_every_revealer_network_from_the_shipped_checkpoints():
+    """The notebook at smoke (tests, CI) must not train: every recipe finds its verified checkpoint."""
+    from course_lib import config
+    from course_lib import train_checkpoints as recipes
+
+    cfg = config.load("smoke", 0)
+    for key, recipe in recipes.recipes(cfg, progress=False).items():
+        parts = [f"{recipe.name}_{p}" if p else recipe.name for p in recipe.parts]
+        assert all(checkpoints.is_available(n, recipe.spec) for n in parts), key
+    mn = recipes.mnist_splits(cfg)
+    assert set(np.unique(mn.private_train[1])) == {0, 1, 2, 3, 4}  # digits 5-9, relabelled
+    assert mn.public.shape[1:] == (32, 32, 1) and mn.private_test[0].shape[1:] == (32, 32, 1)

@@ -1,0 +1,71 @@
+"""The GAN builders give the right shapes, the WGAN-GP trainer is reproducible and resumes, inpainting keeps context."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import config
+from course_lib.models import gan
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 1), (64, 64, 3)])
+def test_generator_and_critic_shapes(shape):
+    g = gan.build_generator(shape, width=4)
+    d = gan.build_critic(shape, width=4)
+    images = g(np.zeros((2, gan.Z_DIM), np.float32), training=False).numpy()
+    assert images.shape == (2, *shape)
+    assert images.min() >= 0 and images.max() <= 1
+    assert d(images).shape == (2, 1)
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(config.ConfigError, match="power of two"):
+        gan.build_generator((28, 28, 1))
+    with pytest.raises(config.ConfigError, match="width"):
+        gan.build_critic((32, 32, 1), width=0)
+
+
+def test_inpainting_generator_copies_the_known_pixels():
+    g = gan.build_inpainting_generator((16, 16, 3), width=4)
+    rng = np.random.default_rng(0)
+    corrupted = rng.uniform(size=(2, 16, 16, 3)).astype(np.float32)
+    hole = np.zeros((2, 16, 16, 1), np.float32)
+    hole[:, 4:12, 4:12] = 1
+    out = g([corrupted, hole, rng.standard_normal((2, gan.Z_DIM)).astype(np.float32)], training=False).numpy()
+    known = np.broadcast_to(hole == 0, out.shape)
+    np.testing.assert_allclose(out[known], corrupted[known], atol=1e-6)
+    # z changes the hole
+    out2 = g([corrupted, hole, rng.standard_normal((2, gan.Z_DIM)).astype(np.float32)], training=False).numpy()
+    assert np.abs(out2 - out)[~known].max() > 1e-4
+
+
+def _train(tmp=None, epochs=1):
+    tf.keras.utils.set_random_seed(0)  # same initial weights
+    g = gan.build_generator((8, 8, 1), width=4)
+    d = gan.build_critic((8, 8, 1), width=4)
+    images = np.random.default_rng(1).uniform(size=(40, 8, 8, 1)).astype(np.float32)
+    return gan.train_wgan_gp(g, d, images, epochs=epochs, steps_per_epoch=2, seed=3, batch_size=8, n_critic=2,
+                             checkpoint_dir=tmp, n_samples=4, progress=False)
+
+
+def test_training_is_reproducible_and_resumes(tmp_path):
+    a = _train(tmp_path / "run", epochs=1)
+    assert a.epochs_done == 1 and len(a.samples) == 1 and a.samples[0].ndim == 3
+    assert (tmp_path / "run" / "samples" / "epoch_001.png").exists()
+    b = _train(None, epochs=1)
+    np.testing.assert_allclose(a.critic_loss, b.critic_loss, rtol=1e-4)
+    resumed = _train(tmp_path / "run", epochs=2)  # picks up after epoch 1, trains only epoch 2
+    assert resumed.epochs_done == 2 and len(resumed.critic_loss) == 1
+
+
+def test_bad_training_input_is_refused():
+    g = gan.build_generator((16, 16, 1), width=4)
+    d = gan.build_critic((16, 16, 1), width=4)
+    with pytest.raises(config.ConfigError, match="batch_size"):
+        gan.train_wgan_gp(g, d, np.zeros((4, 16, 16, 1)), epochs=1, steps_per_epoch=1, seed=0, batch_size=8)
+    with pytest.raises(config.ConfigError, match="n_critic"):
+        gan.train_wgan_gp(g, d, np.zeros((40, 16, 16, 1)), epochs=1, steps_per_epoch=1, seed=0, n_critic=0)
+
+
+def test_image_grid_tiles_images():
+    grid = gan.image_grid(np.zeros((5, 4, 4, 3)), columns=3)
+    assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)

@@ -1,0 +1,66 @@
+"""Attack accuracy, KNN distance, PSNR and trait recovery on cases whose answers are known."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib.attacks import metrics
+from course_lib.attacks.inversion import InversionResult
+
+N = 4  # identities = classes
+
+
+def onehot_reader():
+    """An 'evaluation model' whose logits are the image's pixels: a one-hot image is read as its hot class."""
+    return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(1, 1, N)), tf.keras.layers.Flatten()])
+
+
+def image_of(cls):
+    return np.eye(N, dtype=np.float32)[cls].reshape(1, 1, N)
+
+
+def test_attack_accuracy_uses_the_targets_choice_per_seed_and_best_of():
+    labels = np.arange(N)
+    # 2 seed groups x 2 restarts. Identity 0: right in every restart. Identity 1: right only in a restart the
+    # target did not choose. Identity 2: right in seed group 1 only. Identity 3: never right.
+    guess = np.array([[0, 0, 0, 0], [2, 1, 2, 1], [3, 3, 2, 2], [0, 0, 0, 0]])
+    images = np.stack([[image_of(g) for g in row] for row in guess])
+    prob = np.array([[0.9, 0.1, 0.9, 0.1]] * N)  # target prefers restart 0 of each group
+    result = InversionResult(labels=labels, images=images, target_prob=prob)
+    acc = metrics.attack_accuracy(result, onehot_reader(), seeds=2)
+    assert acc["top1_per_seed"] == [0.25, 0.5]
+    assert acc["top1"] == pytest.approx(0.375)
+    assert acc["best_of_restarts"] == pytest.approx((1 + 1 + 0.5 + 0) / N)
+    assert acc["top5"] == 1.0  # 4 classes: always in the top 5
+
+
+def test_topk_hits():
+    logits = np.array([[0.1, 0.5, 0.2], [0.9, 0.0, 0.3]])
+    assert metrics.topk_hits(logits, np.array([2, 2]), 1).tolist() == [False, False]
+    assert metrics.topk_hits(logits, np.array([2, 2]), 2).tolist() == [True, True]
+
+
+def test_knn_distance_and_psnr_against_the_nearest_private_image_of_the_identity():
+    flat = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(2, 2, 1)), tf.keras.layers.Flatten()])
+    private = np.zeros((3, 2, 2, 1), np.float32)
+    private[1] += 0.1
+    private[2] += 1.0  # another identity, nearer but must be ignored
+    private_labels = np.array([0, 0, 1])
+    rec = np.full((1, 2, 2, 1), 0.2, np.float32)
+    assert metrics.knn_distance(flat, rec, [0], private, private_labels) == pytest.approx(4 * 0.01)
+    assert metrics.psnr(rec, [0], private, private_labels) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="no private image"):
+        metrics.psnr(rec, [5], private, private_labels)
+
+
+def test_trait_recovery_counts_matching_traits():
+    from course_lib.models.targets import _head
+
+    inp = tf.keras.Input((1, 1, 2))
+    flat = tf.keras.layers.Flatten()(inp)
+    model = tf.keras.Model(inp, {_head("a"): flat, _head("b"): -flat})
+    images = np.array([[[[1, 0]]], [[[0, 1]]]], np.float32)  # trait a = argmax, trait b = argmin
+    truth = np.array([[0, 1], [1, 1]])
+    out = metrics.trait_recovery(model, images, truth, ["a", "b"])
+    assert out["share"] == pytest.approx(0.75)
+    assert out["per_trait"] == {"a": 1.0, "b": 0.5}
+    assert metrics.chance_trait_recovery([2, 4]) == pytest.approx(0.375)
