@@ -128,7 +128,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
         "class": dict(
             image_size=32, train_per_identity=100, test_per_identity=30, n_public=200, public_per_identity=30,
             gan_width=32, gan_epochs=17, gan_steps_per_epoch=100, gan_batch_size=64, n_critic=5,
-            inpaint_width=32, inpaint_epochs=5, inpaint_steps_per_epoch=75,
+            inpaint_width=32, inpaint_epochs=9, inpaint_steps_per_epoch=75,
             target_width=32, resnet_width=24, eval_width=32, trait_width=32, trait_epochs=8, classifier_epochs=30,
             classifier_batch_size=64, classifier_lr=1e-3,
             mnist_train_per_class=1000, mnist_classifier_epochs=4, mnist_gan_width=16, mnist_gan_epochs=5, mnist_gan_steps_per_epoch=100,
