@@ -127,8 +127,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "class": dict(
             image_size=32, train_per_identity=100, test_per_identity=30, n_public=200, public_per_identity=30,
-            gan_width=32, gan_epochs=17, gan_steps_per_epoch=100, gan_batch_size=64, n_critic=5,
-            inpaint_width=32, inpaint_epochs=9, inpaint_steps_per_epoch=75,
+            gan_width=32, gan_epochs=20, gan_steps_per_epoch=100, gan_batch_size=64, n_critic=5,
+            inpaint_width=32, inpaint_epochs=15, inpaint_steps_per_epoch=100,
             target_width=32, resnet_width=24, eval_width=32, trait_width=32, trait_epochs=8, classifier_epochs=30,
             classifier_batch_size=64, classifier_lr=1e-3,
             mnist_train_per_class=1000, mnist_classifier_epochs=4, mnist_gan_width=16, mnist_gan_epochs=5, mnist_gan_steps_per_epoch=100,
@@ -154,12 +154,13 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
         # Queries go over HTTP (about 6 ms per digit, 25 ms per 32x32 colour portrait on the shared 2-core CPU), so
         # the class profile spends a few thousand queries in all. The Datamons models (GAN, judge, target) are
         # notebook 03's, for the same image size; dp_per_identity members + as many non-members per Datamon must fit
-        # in the revealer's train_per_identity. The DP target is notebook 03's public trait features + a private
-        # Dense head (dp_hidden units) trained with DP-SGD.
+        # in the revealer's train_per_identity. The DP target is notebook 03's public trait convolutions + a private
+        # Dense head (dp_hidden units) trained with DP-SGD; 25 members per Datamon let the non-private head memorise
+        # them (membership AUC about 0.6), so there is a leak for DP to stop.
         "smoke": dict(
             mnist_train_size=1000, mnist_epochs=1, mnist_batch_size=128,
             extraction_budgets=(20, 60), extraction_pool=80, extraction_steps=10, extraction_eval_size=200,
-            round_decimals=1, mia_members=30, mia_epochs=3,
+            round_decimals=1, mia_members=30, mia_epochs=3, mia_budgets=(10, 30, 50),
             dp_per_identity=6, dp_noise_multipliers=(0.0, 1.0), dp_hidden=16, dp_epochs=1, dp_batch_size=30,
             dp_lr=2e-3, dp_clip=1.0, dp_delta=1e-5, gmi_restarts=2, gmi_iterations=4,
             bb_initial=16, bb_population=1, bb_generations=1, bb_elite=2, bb_sigma=0.5, bb_sigma_decay=0.9,
@@ -169,7 +170,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             mnist_train_size=10000, mnist_epochs=2, mnist_batch_size=128,
             extraction_budgets=(30, 100, 300, 1000), extraction_pool=1200, extraction_steps=200,
             extraction_eval_size=2000, round_decimals=1, mia_members=300, mia_epochs=40,
-            dp_per_identity=50, dp_noise_multipliers=(0.0, 1.0, 2.0, 4.0), dp_hidden=128, dp_epochs=40,
+            mia_budgets=(30, 100, 300, 500),
+            dp_per_identity=25, dp_noise_multipliers=(0.0, 1.0, 2.0, 4.0), dp_hidden=256, dp_epochs=40,
             dp_batch_size=32, dp_lr=2e-3, dp_clip=1.0, dp_delta=1e-5, gmi_restarts=4, gmi_iterations=100,
             bb_initial=256, bb_population=6, bb_generations=8, bb_elite=4, bb_sigma=0.5, bb_sigma_decay=0.9,
             bb_prior_weight=0.01, cost_eval_size=500, pgd_steps=10, pgd_eps=0.25,
@@ -178,7 +180,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             mnist_train_size=60000, mnist_epochs=10, mnist_batch_size=128,
             extraction_budgets=(100, 300, 1000, 3000, 10000), extraction_pool=12000, extraction_steps=1500,
             extraction_eval_size=10000, round_decimals=1, mia_members=1000, mia_epochs=80,
-            dp_per_identity=150, dp_noise_multipliers=(0.0, 0.6, 1.0, 2.0, 4.0), dp_hidden=256, dp_epochs=60,
+            mia_budgets=(100, 300, 1000, 1800), dp_per_identity=50, dp_noise_multipliers=(0.0, 0.6, 1.0, 2.0, 4.0),
+            dp_hidden=256, dp_epochs=60,
             dp_batch_size=64, dp_lr=1e-3, dp_clip=1.0, dp_delta=1e-5, gmi_restarts=5, gmi_iterations=1500,
             bb_initial=1024, bb_population=32, bb_generations=50, bb_elite=8, bb_sigma=0.5, bb_sigma_decay=0.95,
             bb_prior_weight=0.01, cost_eval_size=10000, pgd_steps=40, pgd_eps=0.25,

@@ -147,6 +147,9 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, inpainting
 
     if warm_critic is not None:
         spec["critic_init"] = warm_critic.name
+    if inpainting:  # a change of mask geometry makes a new network: the shipped one is not reused
+        masks = inpainting_data(images[:1])
+        spec["masks"] = fingerprint(masks.square, masks.t_mask)
 
     def train(pair):
         generator, critic = pair

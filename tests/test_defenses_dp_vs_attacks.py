@@ -35,6 +35,8 @@ def test_each_noise_level_gives_a_row_and_the_public_features_stay_frozen():
     tf.keras.utils.set_random_seed(0)
     trait_model = targets.trait_classifier(SHAPE, {"body": 2, "colour": 3}, width=4)
     features = dp_vs_attacks.public_features(trait_model)
+    flatten = [layer for layer in trait_model.layers if isinstance(layer, tf.keras.layers.Flatten)][-1]
+    assert features.output_shape == flatten.output_shape  # the convolutions' map, not the 128-number trait layer
     before = [w.copy() for w in features.get_weights()]
     x, y = coloured(12)
     members, non_members = dp_vs_attacks.member_split(x, y, 6)

@@ -22,6 +22,16 @@ def test_every_practice_cites_its_measurement():
     assert "epsilon 1.3" in text["train"] and "80 % -> 67 %" in text["train"] and "99 % -> 88 %" in text["train"]
 
 
+def test_the_query_limit_practice_cites_the_membership_budget_curve_when_given():
+    budget_points = [{"budget": 500, "output": "probs", "auc": 0.81}, {"budget": 30, "output": "probs", "auc": 0.52},
+                     {"budget": 500, "output": "labels", "auc": 0.6}]
+    rows = good_practices(extraction_points=EXTRACTION, mia_points=MIA, dp_rows=DP, whitebox_top1=0.67,
+                          blackbox_top1=0.27, blackbox_queries=976, chance_top1=1 / 15,
+                          mia_budget_points=budget_points)
+    limit = rows[0]["measured here"]
+    assert "0.52 with 30 queries, 0.81 with 500" in limit and "0.60" not in limit
+
+
 def test_missing_results_are_refused():
     with pytest.raises(ValueError, match="needs the extraction"):
         good_practices(extraction_points=[], mia_points=MIA, dp_rows=DP, whitebox_top1=0.5, blackbox_top1=0.1,

@@ -91,6 +91,28 @@ def test_labels_leak_no_more_membership_than_probabilities():
                                                       {"output": "labels", "auc": runs["labels"].auc}]
 
 
+def test_a_smaller_budget_tests_fewer_candidates_and_the_auc_falls_towards_a_coin():
+    x = RNG.normal(size=(120, 4)).astype(np.float32)
+    y = RNG.integers(0, 3, size=120)
+    members, non_members = (x[:60], y[:60]), (x[60:], y[60:])
+    run = query_limits.membership_vs_budget(memoriser_factory(*members), members, non_members, [12, 60, 100],
+                                            output="probs", n_classes=3, input_shape=(4,), seed=1)
+    aucs = [p["auc"] for p in run.points]
+    assert run.refused and run.queries == 100  # 120 candidates, the key allowed 100
+    assert [p["tested"] for p in run.points] == pytest.approx([0.1, 0.5, 100 / 120])
+    assert aucs[0] < aucs[1] < aucs[2] and aucs[2] > 0.85 and abs(aucs[0] - 0.5) < 0.15
+    same = query_limits.membership_vs_budget(memoriser_factory(*members), members, non_members, [12, 60, 100],
+                                             output="probs", n_classes=3, input_shape=(4,), seed=1)
+    assert same.points == run.points  # same seed, same order of testing, same numbers
+    labels = query_limits.membership_vs_budget(memoriser_factory(*members), members, non_members, [100],
+                                               output="labels", n_classes=3, input_shape=(4,), seed=1)
+    assert labels.points[0]["auc"] <= aucs[2]
+    with pytest.raises(ValueError, match="exceeds the 120 candidates"):
+        query_limits.membership_vs_budget(linear_victim, members, non_members, [200], output="probs", n_classes=3)
+    with pytest.raises(ValueError, match="output must be one of"):
+        query_limits.membership_vs_budget(linear_victim, members, non_members, [20], output="logits", n_classes=3)
+
+
 def test_bad_requests_are_refused_with_a_clear_error():
     pool = np.zeros((5, 6, 6, 1), np.float32)
     with pytest.raises(ValueError, match="output must be one of"):

@@ -198,6 +198,12 @@ def make_splits(*, size: int = 64, train_per_identity: int, test_per_identity: i
 
 def render(identities: Sequence[Identity], per_identity: int, *, size: int = 64, seed: int = 0) -> Portraits:
     """Draw ``per_identity`` portraits of each identity; the same arguments always give the same pixels."""
+    identities = _check_render_args(identities, per_identity, size, seed)
+    images, labels, traits = _render(identities, per_identity, int(size), int(seed))
+    return Portraits(images=images, labels=labels, traits=traits, names=[i.name for i in identities])
+
+
+def _check_render_args(identities: Sequence[Identity], per_identity: int, size: int, seed: int) -> list[Identity]:
     identities = list(identities)
     if not identities or not all(isinstance(i, Identity) for i in identities):
         raise ValueError("render needs a non-empty list of Identity objects (see named_identities())")
@@ -206,19 +212,40 @@ def render(identities: Sequence[Identity], per_identity: int, *, size: int = 64,
         raise ValueError(f"size must be an integer of at least 16 pixels (64 by default, 32 on request), got {size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    size = int(size)
+    return identities
+
+
+def creature_masks(identities: Sequence[Identity], per_identity: int, *, size: int = 64, seed: int = 0) -> np.ndarray:
+    """bool (n, size, size): the pixels the creature covers in ``render(identities, per_identity, size, seed)``.
+
+    Each portrait is drawn twice in the same pose, once on a black and once on a white flat background without
+    sensor noise; the pixels that do not change are the creature's. Used to place the auxiliary-knowledge masks
+    on the creature (``course_lib.data.corruptions``) and to measure how much of it they hide.
+    """
+    identities = _check_render_args(identities, per_identity, size, seed)
+    dark, _, _ = _render(identities, per_identity, int(size), int(seed), flat_background=0.0)
+    light, _, _ = _render(identities, per_identity, int(size), int(seed), flat_background=1.0)
+    return np.abs(dark - light).max(axis=3) < 0.05
+
+
+def _render(identities: list[Identity], per_identity: int, size: int, seed: int,
+            flat_background: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, labels, traits); ``flat_background`` replaces the background and removes noise (creature_masks)."""
     codes = np.array([i.code() for i in identities], dtype=np.int64)
     labels = np.repeat(np.arange(len(identities), dtype=np.int64), per_identity)
     traits = codes[labels]
-    rng = np.random.default_rng(int(seed))  # not keyed on size: a seed gives the same poses at 32 and 64
+    rng = np.random.default_rng(seed)  # not keyed on size: a seed gives the same poses at 32 and 64
     nuisance = _draw_nuisance(rng, len(labels))
+    if flat_background is not None:
+        nuisance["background"] = np.full_like(nuisance["background"], flat_background)
+        nuisance["noise"] = np.zeros_like(nuisance["noise"])
     images = np.empty((len(labels), size, size, 3), dtype=np.float32)
     for start in range(0, len(labels), _CHUNK):
         part = slice(start, start + _CHUNK)
         planar = _render_chunk(traits[part], {k: v[part] for k, v in nuisance.items()}, size, rng)
         for c in range(3):  # channel by channel: a strided copy this way is ~10x faster than moveaxis
             images[part, :, :, c] = planar[c]
-    return Portraits(images=images, labels=labels, traits=traits, names=[i.name for i in identities])
+    return images, labels, traits
 
 
 def _require_count(name: str, value: int) -> None:

@@ -85,20 +85,25 @@ class DpRow:
 
 
 def public_features(trait_model) -> "tf.keras.Model":
-    """Notebook 03's trait classifier (trained on PUBLIC portraits only) cut before its trait heads: a frozen feature
-    extractor the private target may use without spending any privacy budget.
+    """Notebook 03's trait classifier (trained on PUBLIC portraits only) cut after its convolutions, at the flattened
+    feature map: a frozen feature extractor the private target may use without spending any privacy budget.
 
     DP-SGD from scratch on a few hundred private portraits leaves a near-chance classifier (measured: 7-10 % test
     accuracy at epsilon 1.2-10 with 50 portraits per Datamon, 63 % without DP); learning the features on public
-    data and training only a small head on the private data with DP is the usual remedy (and the whole pipeline stays
-    DP with respect to the private data, since the features never saw it).
+    data and training only a head on the private data with DP is the usual remedy (and the whole pipeline stays DP
+    with respect to the private data, since the features never saw it). The cut is at the convolutions' output
+    (2,048 numbers at 32 x 32), not at the trait network's last 128-number layer: on those 128 numbers a head
+    generalised so well (measured: 99.8 % test accuracy from 50 portraits per Datamon) that membership inference
+    stayed at a coin's 0.49 AUC even without DP, leaving nothing for DP to stop. A wider input lets the head
+    memorise its members, as real private models do.
     """
     import tensorflow as tf
 
-    heads = [layer for layer in trait_model.layers if layer.name.startswith("trait_")]
-    if not heads:
-        raise ValueError(f"{trait_model.name} has no trait_* head layers: give notebook 03's trait classifier")
-    trunk = tf.keras.Model(trait_model.inputs, heads[0].input, name="public_features")
+    flat = [layer for layer in trait_model.layers if isinstance(layer, tf.keras.layers.Flatten)]
+    if not flat or not any(layer.name.startswith("trait_") for layer in trait_model.layers):
+        raise ValueError(f"{trait_model.name} has no Flatten layer and trait_* heads: give notebook 03's trait "
+                         "classifier")
+    trunk = tf.keras.Model(trait_model.inputs, flat[-1].output, name="public_features")
     trunk.trainable = False
     return trunk
 

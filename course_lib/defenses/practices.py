@@ -25,6 +25,7 @@ def good_practices(
     blackbox_top1: float,
     blackbox_queries: int,
     chance_top1: float,
+    mia_budget_points: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, str]]:
     """Rows ``{"practice", "measured here", "what it costs"}`` built from the results the notebook recorded."""
     if not extraction_points or not mia_points or not dp_rows:
@@ -36,11 +37,17 @@ def good_practices(
     plain = next((r for r in dp_rows if r["epsilon"] is None), dp_rows[0])
     private = [r for r in dp_rows if r["epsilon"] is not None]
     strongest = min(private, key=lambda r: r["epsilon"]) if private else plain
+    limits = (f"extraction fidelity {_pct(small['fidelity'])} with {small['budget']} queries, "
+              f"{_pct(big['fidelity'])} with {big['budget']} (full probabilities)")
+    mia_budget = _curve(mia_budget_points, "probs")
+    if mia_budget:
+        low, high = mia_budget[0], mia_budget[-1]
+        limits += (f"; membership AUC over all candidates {low['auc']:.2f} with {low['budget']} queries, "
+                   f"{high['auc']:.2f} with {high['budget']}")
     rows = [
         {
             "practice": "limit API access and the number of queries per key",
-            "measured here": (f"extraction fidelity {_pct(small['fidelity'])} with {small['budget']} queries, "
-                              f"{_pct(big['fidelity'])} with {big['budget']} (full probabilities)"),
+            "measured here": limits,
             "what it costs": "keys and accounting to run; honest heavy users need higher quotas",
         },
         {

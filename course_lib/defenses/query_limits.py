@@ -211,3 +211,77 @@ def mia_vs_output(model: Any, members: tuple[np.ndarray, np.ndarray], non_member
 def mia_points(runs: Sequence[MembershipRun]) -> list[dict[str, Any]]:
     """The ``mia_vs_output`` result of RESULTS.md."""
     return [{"output": run.output, "auc": run.auc} for run in runs]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Membership inference against the query budget
+# --------------------------------------------------------------------------------------------------------------------
+@dataclass
+class MembershipBudgetRun:
+    """One output policy: the membership AUC over ALL candidates at each budget, and what the service allowed."""
+
+    output: str
+    points: list[dict[str, Any]]  # [{"budget", "output", "auc", "tested"}]
+    queries: int
+    refused: bool
+    seconds: float
+
+
+def membership_vs_budget(
+    model: Any,
+    members: tuple[np.ndarray, np.ndarray],
+    non_members: tuple[np.ndarray, np.ndarray],
+    budgets: Sequence[int],
+    *,
+    output: str,
+    n_classes: int = 10,
+    decimals: int = 2,
+    input_shape: tuple[int, ...] | None = None,
+    seed: int = 0,
+) -> MembershipBudgetRun:
+    """The loss-threshold membership attack through a service whose attacker key allows ``max(budgets)`` queries.
+
+    A budget does not make an answer less informative: it caps how many candidate records the attacker can test.
+    The attacker queries the candidates in a random order until refused; for every budget ``b`` it scores the first
+    ``b`` by their loss (TF Privacy's ``log_loss``, as its threshold attack does) and must guess blindly for the rest
+    (they all get the median score). The AUC is measured over every candidate, tested or not, so it falls towards
+    0.5 as the budget covers fewer of them. As in ``extraction_through_service``, one run serves every budget.
+    """
+    from sklearn.metrics import roc_auc_score
+    from tensorflow_privacy.privacy.privacy_tests.utils import log_loss
+
+    if output not in DEFENSE_OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(DEFENSE_OUTPUTS)}, got {output!r}")
+    (x_in, y_in), (x_out, y_out) = members, non_members
+    x = np.concatenate([np.asarray(x_in), np.asarray(x_out)])
+    y = np.concatenate([np.asarray(y_in), np.asarray(y_out)]).astype(np.int64)
+    is_member = np.concatenate([np.ones(len(x_in), bool), np.zeros(len(x_out), bool)])
+    budgets = sorted({int(b) for b in budgets})
+    if not budgets or budgets[0] < 1:
+        raise ValueError(f"budgets must be positive query counts, got {list(budgets)}")
+    if budgets[-1] > len(x):
+        raise ValueError(f"the largest budget {budgets[-1]} exceeds the {len(x)} candidates the attacker holds")
+    order = np.random.default_rng(seed).permutation(len(x))  # the attacker's order of testing
+    started = time.perf_counter()
+    with served(model, budgets[-1], output, decimals=decimals, input_shape=input_shape) as service, \
+            ServiceClient(service.url, ATTACKER_KEY) as client:
+        got = collect_until_refused(client.query, x[order], chunk=128)
+        answered = int(service.usage(ATTACKER_KEY)["used"])
+    if got.n < budgets[-1]:
+        raise RuntimeError(f"the service answered {got.n} queries, fewer than the budget of {budgets[-1]} it grants")
+    probs = outputs.as_probability_matrix(got.answers, n_classes).astype(np.float64)
+    score = -log_loss(y[order[: got.n]], probs)  # low loss = seen in training
+    points = []
+    for budget in budgets:
+        scores = np.full(len(x), np.median(score[:budget]))
+        scores[order[:budget]] = score[:budget]
+        points.append({"budget": budget, "output": output, "auc": float(roc_auc_score(is_member, scores)),
+                       "tested": budget / len(x)})
+    return MembershipBudgetRun(output, points, answered, got.refused, time.perf_counter() - started)
+
+
+def mia_vs_budget(model: Any, members: tuple[np.ndarray, np.ndarray], non_members: tuple[np.ndarray, np.ndarray],
+                  budgets: Sequence[int], *, policies: Sequence[str] = DEFENSE_OUTPUTS,
+                  **kwargs: Any) -> list[MembershipBudgetRun]:
+    """``membership_vs_budget`` once per output policy (one fresh service each)."""
+    return [membership_vs_budget(model, members, non_members, budgets, output=kind, **kwargs) for kind in policies]
