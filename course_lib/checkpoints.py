@@ -160,3 +160,17 @@ def _plain(value: Any) -> Any:
     from course_lib.report import to_json
 
     return json.loads(json.dumps(to_json(value)))
+
+
+def add_metrics(name: str, metrics: dict[str, Any], directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Record measurements taken after training (e.g. a GAN's sample quality) in ``name``'s manifest entry.
+
+    The weights are verified first and left untouched: the sha256 still describes the same bytes.
+    """
+    folder = checkpoint_dir(directory)
+    verified_path(name, folder)
+    manifest = read_manifest(folder)
+    item = manifest["checkpoints"][name]
+    item["metrics"] = {**item.get("metrics", {}), **_plain(metrics)}
+    write_manifest(manifest, folder)
+    return item

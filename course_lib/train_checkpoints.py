@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import tensorflow as tf
 
 from course_lib import checkpoints, config
 from course_lib.models import classifiers, gan, targets
@@ -114,6 +115,7 @@ class Recipe:
     build: Callable[[], Any]
     train: Callable[[Any], dict[str, Any]]
     parts: tuple[str, ...] = ("",)  # "" = one model; ("generator", "critic") = a pair
+    measure: Callable[[Any], dict[str, Any]] | None = None  # quality measured after training (GANs)
 
 
 def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None) -> Recipe:
@@ -134,8 +136,36 @@ def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progres
     return Recipe(name, spec, lambda: builder(shape, n_classes, width), train)
 
 
+QUALITY_SAMPLES = 1000  # generated and real images per Fréchet distance
+
+
+def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bool) -> Callable[[Any], dict]:
+    """Fréchet distances (``gan.frechet_distance``) of generated images to held-out real ones, and the floor."""
+
+    def measure(pair):
+        generator, _ = pair
+        rng = np.random.default_rng(DATA_SEED + 1)
+        n = min(QUALITY_SAMPLES, len(images) // 2)
+        order = rng.permutation(len(images))
+        real_a, real_b = images[order[:n]], images[order[n : 2 * n]]
+        net = features()
+        out = {"frechet_distance_real_vs_real": gan.frechet_distance(net, real_a, real_b)}
+        if not inpainting:
+            out["frechet_distance"] = gan.frechet_distance(net, real_a, gan.generate(generator, n, seed=DATA_SEED))
+            return out
+        aux = inpainting_data(images)  # the corruptions exactly as in training (fill value of all public images)
+        z = rng.standard_normal((n, gan.Z_DIM)).astype(np.float32)
+        for k, kind in enumerate(gan.KINDS):
+            corrupted, hole = gan.corrupt_batch(real_b, aux.blurred[order[n : 2 * n]], np.full(n, k), aux)
+            completed = generator.predict([corrupted, hole, z], batch_size=256, verbose=0)
+            out[f"frechet_distance_{kind}"] = gan.frechet_distance(net, real_a, completed)
+        return out
+
+    return measure
+
+
 def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, inpainting=False, work=None,
-                warm_critic: Recipe | None = None) -> Recipe:
+                warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None) -> Recipe:
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
@@ -164,7 +194,8 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, inpainting
                 "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
                 "seconds": history.seconds, "n_train": len(images), "history": history}
 
-    return Recipe(name, spec, build, train, parts=("generator", "critic"))
+    measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting)
+    return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure)
 
 
 def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None) -> dict[str, Recipe]:
@@ -189,11 +220,16 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
                                          r.eval_width, dm_data, n_named, cfg, progress),
         "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),
     }
+    def trait_features():  # the public trait classifier's shared layer: a judge of portraits that saw no private one
+        model = obtain(out["traits"])[0]
+        heads = [layer for layer in model.layers if layer.name.startswith("trait_")]
+        return tf.keras.Model(model.inputs, heads[0].input)
+
     out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
-                             cfg, progress, work=work("datamons_gan"))
+                             cfg, progress, work=work("datamons_gan"), quality_features=trait_features)
     out["inpainting"] = _gan_recipe(f"{p}/datamons_inpainting", dm.public.images, r.inpaint_width, r.inpaint_epochs,
                                     r.inpaint_steps_per_epoch, cfg, progress, inpainting=True,
-                                    work=work("datamons_inpainting"),
+                                    work=work("datamons_inpainting"), quality_features=trait_features,
                                     warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None)
     out.update({
         "mnist_target": _classifier_recipe(f"{p}/mnist_target", "target_small", targets.target_small, r.target_width,
@@ -202,7 +238,8 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
                                                r.eval_width, mn_data, len(MNIST_PRIVATE), cfg, progress,
                                                r.mnist_classifier_epochs),
         "mnist_gan": _gan_recipe(f"{p}/mnist_gan", mn.public, r.mnist_gan_width, r.mnist_gan_epochs,
-                                 r.mnist_gan_steps_per_epoch, cfg, progress, work=work("mnist_gan")),
+                                 r.mnist_gan_steps_per_epoch, cfg, progress, work=work("mnist_gan"),
+                                 quality_features=lambda: targets.feature_extractor(obtain(out["mnist_evaluation"])[0])),
     })
     return out
 
@@ -251,6 +288,8 @@ def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command
               f"({checkpoints.entry(names[0], directory).get('spec')}); training it now with the same code")
     metrics = recipe.train(built)
     history = metrics.pop("history", None)
+    if save and recipe.measure is not None:
+        metrics.update(recipe.measure(built))
     info = {"metrics": metrics, "spec": recipe.spec, "source": "trained", "history": history}
     if save:
         for model, name in zip(models, names):
@@ -278,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="retrain even when a checkpoint exists (a GAN resumes from its saved training state)")
     parser.add_argument("--fresh", action="store_true", help="discard saved GAN training state first (implies --force)")
+    parser.add_argument("--measure", action="store_true",
+                        help="only measure the shipped GANs' quality and record it in the manifest (no training)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     cfg = config.load(args.profile, DATA_SEED)
@@ -287,6 +328,20 @@ def main(argv: list[str] | None = None) -> int:
     for key in keys:
         if key not in all_recipes:
             parser.error(f"unknown network '{key}'; choose from {', '.join(all_recipes)}")
+    if args.measure:
+        for key in keys:
+            recipe = all_recipes[key]
+            if recipe.measure is None:
+                continue
+            if not all(checkpoints.is_available(_part_name(recipe, part), recipe.spec) for part in recipe.parts):
+                print(f"{key}: no shipped checkpoint for this profile and spec; train it first", flush=True)
+                continue
+            built, _ = obtain(recipe)
+            quality = recipe.measure(built)
+            for part in recipe.parts:
+                checkpoints.add_metrics(_part_name(recipe, part), quality)
+            print(f"{key}: {quality}", flush=True)
+        return 0
     for key in keys:
         started = time.perf_counter()
         if args.fresh:

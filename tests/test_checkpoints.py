@@ -39,6 +39,20 @@ def test_a_checkpoint_whose_bytes_do_not_match_the_manifest_is_refused(tmp_path)
         checkpoints.load_or_train("smoke/tiny", tiny_model, lambda m: {}, spec=SPEC, directory=tmp_path)
 
 
+def test_metrics_added_after_training_keep_the_bytes_and_refuse_a_tampered_file(tmp_path):
+    item = checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                                    metrics={"test_acc": 0.5}, directory=tmp_path)
+    updated = checkpoints.add_metrics("smoke/tiny", {"frechet_distance": np.float32(1.25)}, directory=tmp_path)
+    assert updated["metrics"] == {"test_acc": 0.5, "frechet_distance": 1.25}
+    assert updated["sha256"] == item["sha256"] == checkpoints.sha256_file(tmp_path / item["file"])
+    path = tmp_path / item["file"]
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(checkpoints.CheckpointError, match="does not match"):
+        checkpoints.add_metrics("smoke/tiny", {"x": 1}, directory=tmp_path)
+
+
 def test_missing_entry_and_other_architecture_are_refused(tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match="not in the manifest"):
         checkpoints.verified_path("smoke/absent", directory=tmp_path)

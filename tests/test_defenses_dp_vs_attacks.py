@@ -62,3 +62,34 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="trait_"):
         dp_vs_attacks.public_features(tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(3,)),
                                                            tf.keras.layers.Dense(2)]))
+
+
+ROWS = [{"epsilon": None, "test_acc": 0.98, "mia_auc": 0.62, "gmi_top1": 0.87},
+        {"epsilon": 13.3, "test_acc": 0.92, "mia_auc": 0.59, "gmi_top1": 0.87},
+        {"epsilon": 4.5, "test_acc": 0.75, "mia_auc": 0.56, "gmi_top1": 0.73},
+        {"epsilon": 1.9, "test_acc": 0.50, "mia_auc": 0.54, "gmi_top1": 0.33}]
+
+
+def test_verdict_reads_the_measurements():
+    lines = dp_vs_attacks.verdict(ROWS, chance_top1=1 / 15)
+    assert "AUC 0.62 without DP" in lines[0] and "0.54 at epsilon 1.9" in lines[0]
+    assert "removed 67%" in lines[0]
+    assert "down to epsilon 4.5" in lines[1] and "73%" in lines[1] and "10.9 times chance" in lines[1]
+    assert "claim holds" in lines[1]
+    assert "epsilon 1.9" in lines[2] and "50%" in lines[2]
+
+
+def test_verdict_says_when_dp_did_stop_inversion_or_there_was_no_leak():
+    rows = [dict(r) for r in ROWS]
+    rows[0]["mia_auc"] = 0.51
+    for r in rows[1:3]:
+        r["gmi_top1"] = 0.1
+    lines = dp_vs_attacks.verdict(rows, chance_top1=1 / 15)
+    assert "no measurable membership" in lines[0]
+    assert "did blunt the inversion" in lines[1]
+    useless = [dict(r, test_acc=0.3) if r["epsilon"] else r for r in ROWS]
+    assert "cannot test" in dp_vs_attacks.verdict(useless, chance_top1=1 / 15)[1]
+    with pytest.raises(ValueError, match="non-private row"):
+        dp_vs_attacks.verdict(ROWS[1:], chance_top1=1 / 15)
+    with pytest.raises(ValueError, match="chance_top1"):
+        dp_vs_attacks.verdict(ROWS, chance_top1=1.5)

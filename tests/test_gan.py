@@ -69,3 +69,17 @@ def test_bad_training_input_is_refused():
 def test_image_grid_tiles_images():
     grid = gan.image_grid(np.zeros((5, 4, 4, 3)), columns=3)
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
+
+
+def test_frechet_distance_is_zero_for_the_same_images_and_grows_with_the_gap():
+    rng = np.random.default_rng(0)
+    features = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(8, 8, 1)), tf.keras.layers.Flatten(),
+                                    tf.keras.layers.Dense(6, kernel_initializer=tf.keras.initializers.Constant(0.1))])
+    real = rng.uniform(size=(300, 8, 8, 1)).astype(np.float32)
+    other = rng.uniform(size=(300, 8, 8, 1)).astype(np.float32)
+    same = gan.frechet_distance(features, real, real)
+    near = gan.frechet_distance(features, real, other)
+    far = gan.frechet_distance(features, real, other + 0.5)
+    assert abs(same) < 1e-3 and 0 <= near < far
+    with pytest.raises(ValueError, match="at least two"):
+        gan.frechet_distance(features, real[:1], other)

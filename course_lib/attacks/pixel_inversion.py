@@ -4,7 +4,9 @@ Start from grey (or noise), then climb the gradient of the target class's logit 
 frozen model, with a small penalty that keeps the image smooth and dim, clipping to [0, 1] after each step
 (Fredrikson et al. 2015 did this on faces). Without a prior on what real images look like, the result is a pattern
 the model loves rather than a portrait: notebook 03 adds that prior with a GAN. The loop is a few lines of
-``tf.GradientTape`` because no library offers it for Keras models; notebook 03 reuses ``invert`` as its baseline.
+``tf.GradientTape`` because no library offers it for Keras models. Notebook 03's baseline,
+``attacks.inversion.pixel_attack``, is a different recipe on purpose: Fredrikson et al.'s exact cost (1 - p) without
+the smoothness penalty used here, so GMI is compared with the attack the paper compares it with.
 """
 from __future__ import annotations
 

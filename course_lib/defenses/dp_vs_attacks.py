@@ -176,3 +176,52 @@ def dp_vs_attacks(
                           train_seconds=trained["seconds"], mia_seconds=mia_seconds, gmi_seconds=result.seconds,
                           model=model))
     return rows
+
+
+def verdict(rows: Sequence[dict[str, Any]], *, chance_top1: float, useful_acc: float = 0.7) -> list[str]:
+    """What the ``dp_vs_attacks`` records show, in sentences built from the measured numbers (never hard-coded).
+
+    ``useful_acc`` is the test accuracy below which a target is no longer worth deploying: a GMI drop that only
+    comes with such a loss of utility is the model forgetting the identities, not DP protecting them.
+    """
+    if not rows:
+        raise ValueError("verdict needs the dp_vs_attacks records of this run")
+    if not 0 < chance_top1 < 1:
+        raise ValueError(f"chance_top1 must be a probability in (0, 1), got {chance_top1!r}")
+    plain = next((r for r in rows if r["epsilon"] is None), None)
+    private = sorted((r for r in rows if r["epsilon"] is not None), key=lambda r: -r["epsilon"])
+    if plain is None or not private:
+        raise ValueError("verdict needs the non-private row (epsilon None) and at least one DP row")
+    strongest = private[-1]
+    lines = []
+    leak = plain["mia_auc"] - 0.5
+    if leak < 0.03:
+        lines.append(f"Membership: AUC {plain['mia_auc']:.2f} without DP, a coin's 0.5 within noise: this target "
+                     "leaked no measurable membership to begin with, so DP had nothing to stop here.")
+    else:
+        removed = 1 - (strongest["mia_auc"] - 0.5) / leak
+        lines.append(f"Membership: AUC {plain['mia_auc']:.2f} without DP, "
+                     + ", ".join(f"{r['mia_auc']:.2f} at epsilon {r['epsilon']:.1f}" for r in private)
+                     + f": DP removed {removed:.0%} of the attacker's edge over a coin at the smallest epsilon.")
+    useful = [r for r in private if r["test_acc"] >= useful_acc]
+    if useful:
+        worst = min(useful, key=lambda r: r["gmi_top1"])
+        smallest = useful[-1]
+        ratio = worst["gmi_top1"] / chance_top1
+        held = ratio >= 3
+        lines.append(
+            f"Inversion: GMI top-1 {plain['gmi_top1']:.0%} without DP; at every epsilon that kept test accuracy at "
+            f"{useful_acc:.0%} or more (down to epsilon {smallest['epsilon']:.1f}, {smallest['test_acc']:.0%}) it "
+            f"stayed at {worst['gmi_top1']:.0%} or more, {ratio:.1f} times chance: "
+            + ("the GMI paper's claim holds here, DP was of little avail against inversion."
+               if held else "here DP did blunt the inversion while the model stayed useful, unlike the GMI paper."))
+    else:
+        lines.append(f"Inversion: no DP target kept {useful_acc:.0%} test accuracy, so this run cannot test the "
+                     "GMI paper's claim at a useful epsilon.")
+    forgotten = [r for r in private if r["test_acc"] < useful_acc]
+    if forgotten:
+        r = forgotten[-1]
+        lines.append(f"At epsilon {r['epsilon']:.1f} GMI top-1 fell to {r['gmi_top1']:.0%}, but test accuracy fell to "
+                     f"{r['test_acc']:.0%}: the model stopped recognising the Datamons, and with it stopped revealing "
+                     "them.")
+    return lines

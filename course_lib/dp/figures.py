@@ -1,4 +1,5 @@
-"""Figures and the epsilon calculator of notebook 02 (computation stays in ``accounting`` and ``training``)."""
+"""Figures of notebook 02 (computation stays in ``accounting`` and ``training``; the epsilon calculator is in
+``course_lib.widgets``)."""
 from __future__ import annotations
 
 import math
@@ -79,38 +80,3 @@ def epsilon_table(
         rows.append({"epochs": e, "epsilon_rdp": round(eps["rdp"], 3), "epsilon_pld": round(eps["pld"], 3),
                      "PLD tighter by": f"{100 * (1 - eps['pld'] / eps['rdp']):.0f} %"})
     return rows
-
-
-def epsilon_calculator(
-    noise_multiplier: float = 1.1, batch_size: int = 256, epochs: float = 15, dataset_size: int = 60000,
-    delta: float = 1e-5,
-) -> Any:
-    """An ipywidgets calculator over ``accounting.epsilons``: move a slider, read both epsilons."""
-    import ipywidgets as widgets
-
-    style = {"description_width": "120px"}
-    noise = widgets.FloatSlider(value=noise_multiplier, min=0.3, max=5.0, step=0.05, description="noise multiplier",
-                                style=style)
-    batch = widgets.IntSlider(value=batch_size, min=16, max=4096, step=16, description="batch size", style=style)
-    n_epochs = widgets.FloatSlider(value=epochs, min=0.5, max=100, step=0.5, description="epochs", style=style)
-    size = widgets.IntText(value=dataset_size, description="dataset size", style=style)
-    log_delta = widgets.FloatSlider(value=math.log10(delta), min=-10, max=-3, step=0.5,
-                                    description="log10 delta", style=style)
-    out = widgets.HTML()
-
-    def update(_=None) -> None:
-        d = 10 ** log_delta.value
-        try:
-            eps = accounting.epsilons(noise.value, batch.value, size.value, n_epochs.value, d)
-        except ValueError as error:  # ConfigError is a ValueError: show the sentence instead of a traceback
-            out.value = f"<b style='color:#b00'>{error}</b>"
-            return
-        warn = " (delta is not well below 1/n!)" if d >= 1.0 / max(size.value, 1) else ""
-        out.value = (f"<b>epsilon = {eps['pld']:.2f}</b> (PLD) / {eps['rdp']:.2f} (RDP) at delta = {d:.0e}{warn}; "
-                     f"{accounting.steps_for(n_epochs.value, batch.value, size.value)} steps, "
-                     f"sampling rate {batch.value / size.value:.4f}")
-
-    for w in (noise, batch, n_epochs, size, log_delta):
-        w.observe(update, names="value")
-    update()
-    return widgets.VBox([noise, batch, n_epochs, size, log_delta, out])
