@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -369,6 +370,8 @@ def frechet_distance(features: tf.keras.Model, real: np.ndarray, fake: np.ndarra
     f_fake = features.predict(np.asarray(fake, np.float32), batch_size=batch_size, verbose=0).reshape(len(fake), -1)
     mu_r, mu_f = f_real.mean(axis=0), f_fake.mean(axis=0)
     cov_r, cov_f = np.cov(f_real, rowvar=False), np.cov(f_fake, rowvar=False)
-    root, _ = linalg.sqrtm(cov_r @ cov_f, disp=False)  # disp=False: no warning for near-singular covariances
+    with warnings.catch_warnings():  # near-singular covariances (few samples, flat features) only cost precision
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root, _ = linalg.sqrtm(cov_r @ cov_f, disp=False)
     root = root.real if np.iscomplexobj(root) else root  # tiny imaginary parts are numerical noise
     return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r + cov_f - 2.0 * root))
