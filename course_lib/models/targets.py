@@ -50,6 +50,11 @@ def target_resnet(
     config.require_positive("n_classes", n_classes, integer=True)
     config.require_positive("width", width, integer=True)
     config.require_positive("blocks_per_stage", blocks_per_stage, integer=True)
+    if input_shape[0] >= 64 and width < 12:
+        # Measured: training this network on 64 x 64 inputs with 4 or 8 channels kills the Python process inside
+        # TensorFlow 2.15's oneDNN kernels ("double free or corruption"); 12 channels and more train fine.
+        raise config.ConfigError(f"target_resnet width {width} on {input_shape[0]} x {input_shape[1]} inputs "
+                                 "crashes TensorFlow 2.15's oneDNN kernels; use a width of 12 or more")
     L = tf.keras.layers
     inputs = L.Input(input_shape)
     x = L.Conv2D(width, 3, padding="same", use_bias=False)(inputs)
