@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import tensorflow as tf
 
 from course_lib import checkpoints, config
 from course_lib.models import classifiers, gan, targets
@@ -221,9 +220,7 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
         "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),
     }
     def trait_features():  # the public trait classifier's shared layer: a judge of portraits that saw no private one
-        model = obtain(out["traits"])[0]
-        heads = [layer for layer in model.layers if layer.name.startswith("trait_")]
-        return tf.keras.Model(model.inputs, heads[0].input)
+        return targets.trait_trunk(obtain(out["traits"])[0], at="shared")
 
     out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
                              cfg, progress, work=work("datamons_gan"), quality_features=trait_features)

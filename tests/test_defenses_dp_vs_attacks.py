@@ -93,3 +93,14 @@ def test_verdict_says_when_dp_did_stop_inversion_or_there_was_no_leak():
         dp_vs_attacks.verdict(ROWS[1:], chance_top1=1 / 15)
     with pytest.raises(ValueError, match="chance_top1"):
         dp_vs_attacks.verdict(ROWS, chance_top1=1.5)
+
+
+def test_trait_trunk_cuts_at_the_shared_layer_or_the_convolutions():
+    trait_model = targets.trait_classifier(SHAPE, {"body": 2, "colour": 3}, width=4)
+    shared = targets.trait_trunk(trait_model, at="shared")
+    convolutions = targets.trait_trunk(trait_model, at="convolutions")
+    heads = [layer for layer in trait_model.layers if layer.name.startswith("trait_")]
+    flatten = [layer for layer in trait_model.layers if isinstance(layer, tf.keras.layers.Flatten)][-1]
+    assert shared.outputs[0] is heads[0].input and convolutions.outputs[0] is flatten.output
+    with pytest.raises(ValueError, match="'shared' or 'convolutions'"):
+        targets.trait_trunk(trait_model, at="heads")

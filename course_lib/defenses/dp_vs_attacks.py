@@ -97,13 +97,9 @@ def public_features(trait_model) -> "tf.keras.Model":
     stayed at a coin's 0.49 AUC even without DP, leaving nothing for DP to stop. A wider input lets the head
     memorise its members, as real private models do.
     """
-    import tensorflow as tf
+    from course_lib.models.targets import trait_trunk
 
-    flat = [layer for layer in trait_model.layers if isinstance(layer, tf.keras.layers.Flatten)]
-    if not flat or not any(layer.name.startswith("trait_") for layer in trait_model.layers):
-        raise ValueError(f"{trait_model.name} has no Flatten layer and trait_* heads: give notebook 03's trait "
-                         "classifier")
-    trunk = tf.keras.Model(trait_model.inputs, flat[-1].output, name="public_features")
+    trunk = trait_trunk(trait_model, at="convolutions")
     trunk.trainable = False
     return trunk
 

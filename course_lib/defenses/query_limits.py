@@ -38,6 +38,11 @@ class Collected:
         return 0 if self.answers is None else len(self.answers)
 
 
+def _require_policy(output: str) -> None:
+    if output not in DEFENSE_OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(DEFENSE_OUTPUTS)}, got {output!r}")
+
+
 def collect_until_refused(query: Callable[[np.ndarray], np.ndarray], pool: np.ndarray, *, chunk: int = 512) -> Collected:
     """Send ``pool`` to ``query`` chunk by chunk and keep every answer obtained until the budget runs out.
 
@@ -113,8 +118,7 @@ def extraction_through_service(
     budgets = sorted({int(b) for b in budgets})
     if not budgets or budgets[0] < 1:
         raise ValueError(f"budgets must be positive query counts, got {list(budgets)}")
-    if output not in DEFENSE_OUTPUTS:
-        raise ValueError(f"output must be one of {', '.join(DEFENSE_OUTPUTS)}, got {output!r}")
+    _require_policy(output)
     if len(pool) < budgets[-1]:
         raise ValueError(f"the attacker's pool holds {len(pool)} inputs, fewer than the largest budget {budgets[-1]}")
     started = time.perf_counter()
@@ -187,8 +191,7 @@ def membership_through_service(
     """
     from course_lib.attacks import membership
 
-    if output not in DEFENSE_OUTPUTS:
-        raise ValueError(f"output must be one of {', '.join(DEFENSE_OUTPUTS)}, got {output!r}")
+    _require_policy(output)
     budget = len(members[0]) + len(non_members[0])
     started = time.perf_counter()
     with served(model, budget, output, decimals=decimals, input_shape=input_shape) as service, \
@@ -250,8 +253,7 @@ def membership_vs_budget(
     from sklearn.metrics import roc_auc_score
     from tensorflow_privacy.privacy.privacy_tests.utils import log_loss
 
-    if output not in DEFENSE_OUTPUTS:
-        raise ValueError(f"output must be one of {', '.join(DEFENSE_OUTPUTS)}, got {output!r}")
+    _require_policy(output)
     (x_in, y_in), (x_out, y_out) = members, non_members
     x = np.concatenate([np.asarray(x_in), np.asarray(x_out)])
     y = np.concatenate([np.asarray(y_in), np.asarray(y_out)]).astype(np.int64)

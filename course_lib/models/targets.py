@@ -93,6 +93,20 @@ def feature_extractor(model: tf.keras.Model) -> tf.keras.Model:
     return tf.keras.Model(model.inputs, layer.output, name=f"{model.name}_features")
 
 
+def trait_trunk(trait_model: tf.keras.Model, at: str = "shared") -> tf.keras.Model:
+    """The trait classifier without its trait heads: cut at the layer the heads share (``"shared"``) or at the
+    flattened convolutions before it (``"convolutions"``). Used to judge GAN samples and as public features."""
+    heads = [layer for layer in trait_model.layers if layer.name.startswith("trait_")]
+    flat = [layer for layer in trait_model.layers if isinstance(layer, tf.keras.layers.Flatten)]
+    if not heads or not flat:
+        raise ValueError(f"{trait_model.name} has no Flatten layer and trait_* heads: give notebook 03's trait "
+                         "classifier")
+    if at not in ("shared", "convolutions"):
+        raise ValueError(f"cut the trait classifier at 'shared' or 'convolutions', not {at!r}")
+    output = heads[0].input if at == "shared" else flat[-1].output
+    return tf.keras.Model(trait_model.inputs, output, name=f"trait_{at}_features")
+
+
 def trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, int], width: int = 32) -> tf.keras.Model:
     """A shared CNN trunk with one logits head per trait (body, colour, ...); outputs a dict trait -> logits."""
     if not trait_sizes:
