@@ -1,8 +1,10 @@
 """The query-limited prediction service over real HTTP on 127.0.0.1: budgets hold under concurrency, bad requests
 get clear 4xx JSON answers, outputs are hardened as configured, and the service stops without leaving anything."""
 import json
+import os
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -247,6 +249,23 @@ def test_stop_frees_the_port_and_every_thread():
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
         probe.listen(1)
+
+
+def test_stop_survives_a_wake_up_that_runs_its_close_early():
+    """Another thread's wake-up byte can make the event loop run stop()'s close before stop() writes its own byte
+    (waitress queues the thunk first, then writes); stop() must not then write to a closed pipe (seen in CI)."""
+    svc = serve_in_background(tiny_model, keys={"k": 5}, window_seconds=60, input_shape=(4,))
+    trigger = svc._server.trigger
+    write_wake_up = trigger._physical_pull
+
+    def wake_up_late():
+        os.write(trigger.trigger, b"x")  # a worker's wake-up arrives first, and the loop runs the queued close...
+        time.sleep(0.3)                   # ...while stop() has not yet written its own byte
+        write_wake_up()
+
+    trigger._physical_pull = wake_up_late
+    svc.stop()
+    assert not svc.running
 
 
 def test_serve_refuses_bad_arguments():

@@ -445,7 +445,17 @@ class Service:
         server.task_dispatcher.shutdown(timeout=_STOP_TIMEOUT_SECONDS)  # joins the worker threads
         # Close the listening socket, open connections and the wake-up pipe from inside the event loop's own
         # thread (the trigger runs the function there); the loop ends once its socket map is empty.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
+        # waitress queues the function before it writes the wake-up byte, so a wake-up already in flight can run
+        # it first and close the pipe under our write (EBADF, or a byte into whatever file reused that number).
+        # The lock makes the close wait until our byte is written.
+        wake_up_written = threading.Lock()
+
+        def close_everything() -> None:
+            with wake_up_written:
+                wasyncore.close_all(server._map, ignore_all=True)
+
+        with wake_up_written:
+            server.trigger.pull_trigger(close_everything)
         self._thread.join(_STOP_TIMEOUT_SECONDS)
         if self._thread.is_alive():
             raise RuntimeError(
