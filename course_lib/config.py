@@ -156,7 +156,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
         # notebook 03's, for the same image size; dp_per_identity members + as many non-members per Datamon must fit
         # in the revealer's train_per_identity. The DP target is notebook 03's public trait convolutions + a private
         # Dense head (dp_hidden units) trained with DP-SGD; 25 members per Datamon let the non-private head memorise
-        # them (membership AUC about 0.6), so there is a leak for DP to stop.
+        # them (membership AUC about 0.6), so there is a leak for DP to stop. access_seeds: how many seeds the white-box
+        # / black-box inversion comparison is repeated over (one identity is 6.7 points of top-1, so one run is noise).
         "smoke": dict(
             mnist_train_size=1000, mnist_epochs=1, mnist_batch_size=128,
             extraction_budgets=(20, 60), extraction_pool=80, extraction_steps=10, extraction_eval_size=200,
@@ -164,7 +165,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             dp_per_identity=6, dp_noise_multipliers=(0.0, 1.0), dp_hidden=16, dp_epochs=1, dp_batch_size=30,
             dp_lr=2e-3, dp_clip=1.0, dp_delta=1e-5, gmi_restarts=2, gmi_iterations=4,
             bb_initial=16, bb_population=1, bb_generations=1, bb_elite=2, bb_sigma=0.5, bb_sigma_decay=0.9,
-            bb_prior_weight=0.01, cost_eval_size=50, pgd_steps=3, pgd_eps=0.25,
+            bb_prior_weight=0.01, access_seeds=2, cost_eval_size=50, pgd_steps=3, pgd_eps=0.25,
         ),
         "class": dict(
             mnist_train_size=10000, mnist_epochs=2, mnist_batch_size=128,
@@ -174,7 +175,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             dp_per_identity=25, dp_noise_multipliers=(0.0, 1.0, 2.0, 4.0), dp_hidden=256, dp_epochs=40,
             dp_batch_size=32, dp_lr=2e-3, dp_clip=1.0, dp_delta=1e-5, gmi_restarts=4, gmi_iterations=100,
             bb_initial=256, bb_population=6, bb_generations=8, bb_elite=4, bb_sigma=0.5, bb_sigma_decay=0.9,
-            bb_prior_weight=0.01, cost_eval_size=500, pgd_steps=10, pgd_eps=0.25,
+            bb_prior_weight=0.01, access_seeds=5, cost_eval_size=500, pgd_steps=10, pgd_eps=0.25,
         ),
         "full": dict(
             mnist_train_size=60000, mnist_epochs=10, mnist_batch_size=128,
@@ -184,7 +185,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             dp_hidden=256, dp_epochs=60,
             dp_batch_size=64, dp_lr=1e-3, dp_clip=1.0, dp_delta=1e-5, gmi_restarts=5, gmi_iterations=1500,
             bb_initial=1024, bb_population=32, bb_generations=50, bb_elite=8, bb_sigma=0.5, bb_sigma_decay=0.95,
-            bb_prior_weight=0.01, cost_eval_size=10000, pgd_steps=40, pgd_eps=0.25,
+            bb_prior_weight=0.01, access_seeds=5, cost_eval_size=10000, pgd_steps=40, pgd_eps=0.25,
         ),
     },
 }

@@ -82,3 +82,52 @@ def test_refused_from_the_start_and_bad_settings_say_so():
     with pytest.raises(ValueError, match="labels must lie"):
         bb.latent_search(toy_generator(), None, probs_query, [7], N_CLASSES, bb.SearchSettings(4, 2, 1, 2), seed=0,
                          progress=False)
+
+
+# -- white box against black box, over seeds ----------------------------------------------------------------------
+def test_summary_gives_mean_and_spread_of_each_access_and_refuses_no_rows():
+    rows = [{"seed": 0, "white box": 0.8, "scores": 0.4, "labels": 0.6, "queries": 10},
+            {"seed": 1, "white box": 0.6, "scores": 0.6, "labels": 0.2, "queries": 10}]
+    summary = {r["access"]: r for r in bb.summarise_access(rows, chance=0.1)}
+    assert list(summary) == ["white box", "scores", "labels"]
+    assert summary["white box"]["mean top-1"] == pytest.approx(0.7)
+    assert (summary["labels"]["lowest"], summary["labels"]["highest"]) == (0.2, 0.6)
+    assert summary["scores"]["x chance"] == pytest.approx(5.0) and summary["scores"]["seeds"] == 2
+    with pytest.raises(ValueError, match="at least one seed"):
+        bb.summarise_access([], chance=0.1)
+
+
+def test_access_row_runs_the_three_accesses_and_repeats_under_its_seed():
+    from course_lib.defenses.dp_vs_attacks import GmiSettings
+    from course_lib.models import gan, targets
+
+    shape, n_classes = (8, 8, 3), 3
+    tf.keras.utils.set_random_seed(0)
+    generator = gan.build_generator(shape, z_dim=8, width=4)
+    critic = gan.build_critic(shape, width=4)
+    target = targets.evaluation_model(shape, n_classes, width=4)
+    evaluation = targets.evaluation_model(shape, n_classes, width=4)
+    search = bb.SearchSettings(initial=8, population=2, generations=2, elite=2)
+    rows = [bb.access_row(generator, critic, target, evaluation, n_classes, GmiSettings(1, 2), search, seed=s)
+            for s in (3, 3)]
+    assert rows[0] == rows[1]
+    assert rows[0]["seed"] == 3 and rows[0]["queries"] == search.queries(n_classes)
+    assert all(0 <= rows[0][access] <= 1 for access in bb.ACCESSES)
+
+
+def test_reading_follows_the_numbers():
+    def rows(white, scores, labels):
+        return [{"seed": s, "white box": w, "scores": c, "labels": l, "queries": 1}
+                for s, (w, c, l) in enumerate(zip(white, scores, labels))]
+
+    clear = bb.read_access(bb.summarise_access(rows([0.9, 0.8], [0.4, 0.5], [0.0, 0.2]), 0.1), 0.1)
+    assert clear[0].startswith("Over 2 seeds: white box 85% (80% to 90%)")
+    assert "beat chance at every seed (4.5 times" in clear[1]
+    assert "on average (1.0 times) but not" not in clear[2] and "did no better than chance" in clear[2]
+    assert "weights won at every seed" in clear[3] and "by 40 points" in clear[3]
+    mixed = bb.read_access(bb.summarise_access(rows([0.6, 0.9], [0.7, 0.5], [0.3, 0.05]), 0.1), 0.1)
+    assert "but not at every seed" in mixed[2] and "white box leads on average (15 points)" in mixed[3]
+    with pytest.raises(ValueError, match="one row for each"):
+        bb.read_access(bb.summarise_access(rows([0.5], [0.5], [0.5]), 0.1)[:2], 0.1)
+    with pytest.raises(ValueError, match="probability"):
+        bb.read_access([], 1.5)

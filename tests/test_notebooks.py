@@ -23,7 +23,7 @@ CONTRACT = {
     ],
     "04_defenses": [
         "extraction_vs_budget", "mia_vs_output", "dp_vs_attacks", "blackbox_inversion_top1",
-        "whitebox_inversion_top1", "attack_costs", "mia_vs_budget",
+        "whitebox_inversion_top1", "attack_costs", "mia_vs_budget", "inversion_access_by_seed",
     ],
 }
 

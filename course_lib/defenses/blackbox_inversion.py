@@ -188,3 +188,87 @@ def through_service(generator, critic, target, labels: np.ndarray, n_classes: in
                                 progress=progress)
         outcome.queries = int(service.usage(ATTACKER_KEY)["used"])
     return outcome
+
+
+# -- white box against black box, over seeds ----------------------------------------------------------------------
+ACCESSES = ("white box", "scores", "labels")  # GMI with the weights; the search through probabilities; labels only
+
+
+def access_record(seed: int, whitebox_top1: float, scores: SearchOutcome, labels_only: SearchOutcome,
+                  evaluation) -> dict:
+    """One seed's row of the white-box / black-box comparison: the judge's top-1 for each access and the queries."""
+    from course_lib.attacks import metrics
+
+    return {"seed": int(seed), "white box": float(whitebox_top1),
+            "scores": metrics.attack_accuracy(scores.result, evaluation)["top1"],
+            "labels": metrics.attack_accuracy(labels_only.result, evaluation)["top1"],
+            "queries": int(scores.queries)}
+
+
+def access_row(generator, critic, target, evaluation, n_classes: int, gmi, search: SearchSettings, *,
+               seed: int) -> dict:
+    """Run the three accesses once with ``seed`` (GMI as ``dp_vs_attacks.gmi_top1`` runs it, ``gmi`` its settings;
+    the search through a served ``target``) and return ``access_record``'s row."""
+    from course_lib.defenses.dp_vs_attacks import gmi_top1
+
+    labels = np.arange(n_classes)
+    whitebox_top1, _ = gmi_top1(generator, critic, target, evaluation, n_classes, gmi, seed=seed)
+    scores = through_service(generator, critic, target, labels, n_classes, search, output="probs", seed=seed,
+                             progress=False)
+    labels_only = through_service(generator, critic, target, labels, n_classes, search, output="labels", seed=seed,
+                                  progress=False)
+    return access_record(seed, whitebox_top1, scores, labels_only, evaluation)
+
+
+def summarise_access(rows: list[dict], chance: float) -> list[dict]:
+    """Mean, lowest and highest top-1 of each access over the seeds of ``rows``, with chance for scale.
+
+    One seed's top-1 on fifteen identities moves in steps of 6.7 points, so the comparison is read from the spread
+    over seeds, not from one run."""
+    if not rows:
+        raise ValueError("give at least one seed's row (access_row) to summarise")
+    summary = []
+    for access in ACCESSES:
+        values = np.array([row[access] for row in rows], np.float64)
+        summary.append({"access": access, "seeds": len(values), "mean top-1": float(values.mean()),
+                        "lowest": float(values.min()), "highest": float(values.max()),
+                        "x chance": float(values.mean() / chance) if chance > 0 else float("nan")})
+    return summary
+
+
+def read_access(summary: list[dict], chance: float) -> list[str]:
+    """What ``summarise_access`` shows, in sentences built from the measured numbers (never hard-coded)."""
+    if not 0 < chance < 1:
+        raise ValueError(f"chance must be a probability in (0, 1), got {chance!r}")
+    by = {row["access"]: row for row in summary}
+    if set(by) != set(ACCESSES):
+        raise ValueError(f"the summary needs one row for each of {ACCESSES}, got {sorted(by)}")
+    n = by["white box"]["seeds"]
+
+    def span(row: dict) -> str:
+        return f"{row['mean top-1']:.0%} ({row['lowest']:.0%} to {row['highest']:.0%})"
+
+    lines = [f"Over {n} seed{'s' if n > 1 else ''}: white box {span(by['white box'])}, scores {span(by['scores'])}, "
+             f"labels only {span(by['labels'])}; chance is {chance:.0%}."]
+    for access, name in (("scores", "With scores"), ("labels", "With labels only")):
+        row = by[access]
+        if row["lowest"] > chance:
+            lines.append(f"{name} the black box beat chance at every seed ({row['x chance']:.1f} times on average).")
+        elif row["mean top-1"] > chance:
+            lines.append(f"{name} the black box beat chance on average ({row['x chance']:.1f} times) but not at "
+                         "every seed.")
+        else:
+            lines.append(f"{name} the black box did no better than chance.")
+    white, scores = by["white box"], by["scores"]
+    gap = white["mean top-1"] - scores["mean top-1"]
+    if white["lowest"] > scores["highest"]:
+        lines.append(f"The weights won at every seed: the white box leads the scores search by {gap * 100:.0f} "
+                     "points on average.")
+    elif scores["lowest"] > white["highest"]:
+        lines.append(f"The scores search won at every seed, by {-gap * 100:.0f} points on average: more gradient "
+                     "steps would be the white box's answer.")
+    else:
+        lead = "the white box leads" if gap > 0 else "the scores search leads" if gap < 0 else "they tie"
+        lines.append(f"The seed ranges of white box and scores overlap: {lead} on average ({abs(gap) * 100:.0f} "
+                     "points), but a single run can rank them either way.")
+    return lines
