@@ -1,9 +1,9 @@
-"""``python -m course_lib run ...`` executes notebooks; ``python -m course_lib train-checkpoints ...`` trains weights."""
+"""``python -m course_lib run ...`` executes notebooks; ``train-checkpoints ...`` trains weights; ``lab`` opens JupyterLab."""
 from __future__ import annotations
 
 import sys
 
-COMMANDS = ("run", "train-checkpoints")
+COMMANDS = ("run", "train-checkpoints", "lab")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         from course_lib import run
 
         return run.main(rest)
+    if command == "lab":
+        from course_lib import lab
+
+        return lab.main(rest)
     from course_lib import train_checkpoints
 
     return train_checkpoints.main(rest)
