@@ -2,8 +2,12 @@
 
 Users of GMI-style repositories complain that checkpoints are missing or cannot be trusted. The course ships its
 own, made by ``python -m course_lib train-checkpoints``; the manifest lists each file's sha256, the command and
-profile that made it, the architecture it fits (``spec``) and its measured quality. Weights are Keras HDF5 files
-(``save_weights``), never pickles; a file whose bytes differ from the manifest is refused, not loaded.
+profile that made it, the architecture and data it fits (``spec``) and its measured quality. Weights are Keras HDF5
+files (``save_weights``), never pickles; a file whose bytes differ from the manifest is refused, not loaded.
+
+A spec names its training data portably (``course_lib.data.identity``): an exact hash of what generated the data and
+statistics of the pixels compared within a tolerance, so the same checkpoint is accepted on every CPU. When one is
+not used, ``training_notice`` says in one line why, what training it here would cost, and how to force or refuse it.
 """
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from course_lib.data import identity
+
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 MANIFEST = "manifest.json"
 DIR_ENV = "COURSE_CHECKPOINTS"  # lets tests and experiments point at another folder
+NO_TRAINING_ENV = "COURSE_NO_TRAINING"  # "1": stop with an error instead of training a network that is not shipped
 
 
 class CheckpointError(ValueError):
@@ -93,8 +100,8 @@ def load_weights(model: tf.keras.Model, name: str, spec: dict[str, Any] | None =
     """Verify, then load ``name`` into ``model``; with ``spec``, refuse weights made for another architecture."""
     path = verified_path(name, directory)
     item = entry(name, directory)
-    if spec is not None and item.get("spec") != _plain(spec):
-        raise CheckpointError(f"checkpoint '{name}' was made for {item.get('spec')}, not {_plain(spec)}; retrain it")
+    if spec is not None and (difference := spec_difference(item.get("spec"), spec)):
+        raise CheckpointError(f"checkpoint '{name}' does not fit: {difference}; retrain it")
     model.load_weights(str(path))
     return item
 
@@ -130,7 +137,83 @@ def is_available(name: str, spec: dict[str, Any] | None = None, directory: str |
     item = entry(name, directory)
     if item is None or not (checkpoint_dir(directory) / item["file"]).exists():
         return False
-    return spec is None or item.get("spec") == _plain(spec)
+    return spec is None or spec_difference(item.get("spec"), spec) is None
+
+
+def spec_difference(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> str | None:
+    """None when a checkpoint made for ``stored`` fits ``wanted``; else which fields differ, in one phrase.
+
+    Every field must be equal, except ``data_summary``, which must agree within ``identity.TOLERANCE`` (pixels
+    differ in their last bits between CPUs; see ``course_lib.data.identity``).
+    """
+    stored, wanted = stored or {}, _plain(wanted)
+    differences = []
+    for key in sorted(set(stored) | set(wanted)):
+        have, want = stored.get(key), wanted.get(key)
+        if key == "data_summary" and have is not None and want is not None:
+            gap = identity.summary_difference(have, want)
+            if gap > identity.TOLERANCE:
+                differences.append(f"data_summary (off by {gap:.2g}, tolerance {identity.TOLERANCE:g})")
+        elif have != want:
+            differences.append(f"{key} ({_brief(have)} in the manifest, {_brief(want)} here)")
+    return "spec field " + ", ".join(differences) + " differ" + ("" if len(differences) > 1 else "s") \
+        if differences else None
+
+
+def _brief(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _why_not_loaded(name: str, spec: dict[str, Any] | None, directory) -> str | None:
+    item = entry(name, directory)
+    if item is None:
+        return f"'{name}' is not in {checkpoint_dir(directory) / MANIFEST}"
+    if not (checkpoint_dir(directory) / item["file"]).exists():
+        return f"its file {item['file']} is missing from {checkpoint_dir(directory)}"
+    return None if spec is None else spec_difference(item.get("spec"), spec)
+
+
+def training_estimate(names: list[str], directory=None) -> str:
+    """"about N min on this machine", scaled from the training time of the shipped entry by machine speed.
+
+    The manifest records, per entry, its training seconds and the plain-SGD step of ``bench/dp_speed.py`` on the
+    machine that made it; the same step is measured here (a few seconds) and the time scaled by the ratio.
+    """
+    items = [entry(n, directory) for n in names]
+    seconds = [i.get("metrics", {}).get("seconds") for i in items if i]
+    steps = [i.get("metrics", {}).get("plain_sgd_step_seconds") for i in items if i]
+    if not seconds or None in seconds:
+        return "time unknown (no shipped entry to scale from)"
+    made = max(seconds)  # the parts of a pair share one training run
+    from course_lib import machine
+
+    here = machine.plain_sgd_step_seconds()
+    if not steps or None in steps:
+        return f"{made / 60:.0f} min on the machine that made it (plain-SGD step here {here:.3f} s)"
+    scaled = made * here / max(steps)
+    return f"about {max(scaled / 60, 1):.0f} min on this machine (plain-SGD step {here:.3f} s here, {max(steps):.3f} s " \
+           f"where it took {made / 60:.0f} min)"
+
+
+def announce_training(names: list[str], spec: dict[str, Any] | None, *, retrain: bool, directory=None,
+                      force_hint: str = "RETRAIN=True (or `python -m course_lib train-checkpoints --force`)") -> None:
+    """Never train silently: one line saying why a network is trained, what it costs, how to force or refuse it.
+
+    With the environment variable ``COURSE_NO_TRAINING=1`` the same line is raised as ``CheckpointError`` instead.
+    """
+    label = names[0].removesuffix("_generator")
+    if retrain:
+        print(f"{label}: training afresh as asked (retrain), {training_estimate(names, directory)}", flush=True)
+        return
+    reasons = [r for r in (_why_not_loaded(n, spec, directory) for n in names) if r]
+    reason = reasons[0] if reasons else "not loadable"
+    line = (f"{label}: shipped checkpoint not used: {reason}; training it here takes "
+            f"{training_estimate(names, directory)}; {force_hint} retrains on purpose, "
+            f"{NO_TRAINING_ENV}=1 stops instead of training")
+    if os.environ.get(NO_TRAINING_ENV, "").strip().lower() in ("1", "true", "yes"):
+        raise CheckpointError(line)
+    print(line, flush=True)
 
 
 def load_or_train(
@@ -151,6 +234,7 @@ def load_or_train(
     if not retrain and is_available(name, spec, directory):
         item = load_weights(model, name, spec, directory)
         return model, {**item, "source": "checkpoint"}
+    announce_training([name], spec, retrain=retrain, directory=directory)
     metrics = train(model)
     return model, {"metrics": _plain(metrics or {}), "spec": _plain(spec), "source": "trained"}
 

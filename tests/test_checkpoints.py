@@ -57,7 +57,7 @@ def test_missing_entry_and_other_architecture_are_refused(tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match="not in the manifest"):
         checkpoints.verified_path("smoke/absent", directory=tmp_path)
     checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC, directory=tmp_path)
-    with pytest.raises(checkpoints.CheckpointError, match="made for"):
+    with pytest.raises(checkpoints.CheckpointError, match="does not fit: spec field width"):
         checkpoints.load_weights(tiny_model(), "smoke/tiny", {"arch": "tiny", "width": 4}, directory=tmp_path)
 
 
@@ -97,3 +97,36 @@ def test_smoke_profile_loads_every_revealer_network_from_the_shipped_checkpoints
     mn = recipes.mnist_splits(cfg)
     assert set(np.unique(mn.private_train[1])) == {0, 1, 2, 3, 4}  # digits 5-9, relabelled
     assert mn.public.shape[1:] == (32, 32, 1) and mn.private_test[0].shape[1:] == (32, 32, 1)
+
+
+def test_a_checkpoint_not_used_is_announced_with_the_field_the_cost_and_the_way_out(tmp_path, monkeypatch, capsys):
+    from course_lib import machine
+
+    checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                             metrics={"seconds": 240.0, "plain_sgd_step_seconds": 0.05}, directory=tmp_path)
+    monkeypatch.setattr(machine, "plain_sgd_step_seconds", lambda: 0.025)  # a machine twice as fast
+    calls = []
+    checkpoints.load_or_train("smoke/tiny", tiny_model, lambda m: calls.append(1) or {}, spec={**SPEC, "width": 4},
+                              directory=tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert calls == [1] and len(lines) == 1
+    line = lines[0]
+    assert "width (3 in the manifest, 4 here)" in line and "about 2 min on this machine" in line
+    assert "RETRAIN=True" in line and "COURSE_NO_TRAINING=1" in line
+    monkeypatch.setenv("COURSE_NO_TRAINING", "1")
+    with pytest.raises(checkpoints.CheckpointError, match="shipped checkpoint not used"):
+        checkpoints.load_or_train("smoke/tiny", tiny_model, lambda m: calls.append(1) or {},
+                                  spec={**SPEC, "width": 4}, directory=tmp_path)
+    assert calls == [1]  # refused before any training
+
+
+def test_a_missing_checkpoint_file_is_named_before_training(tmp_path, monkeypatch, capsys):
+    item = checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                                    metrics={"seconds": 60.0}, directory=tmp_path)
+    (tmp_path / item["file"]).unlink()
+    from course_lib import machine
+
+    monkeypatch.setattr(machine, "plain_sgd_step_seconds", lambda: 0.01)
+    checkpoints.load_or_train("smoke/tiny", tiny_model, lambda m: {}, spec=SPEC, directory=tmp_path)
+    out = capsys.readouterr().out
+    assert f"its file {item['file']} is missing" in out and "1 min on the machine that made it" in out
