@@ -1,9 +1,10 @@
-"""``python -m course_lib run ...`` executes notebooks; ``train-checkpoints ...`` trains weights; ``lab`` opens JupyterLab."""
+"""``python -m course_lib run ...`` executes notebooks; ``train-checkpoints ...`` trains weights; ``lab`` opens JupyterLab;
+``compare A.json B.json`` compares two runs' results."""
 from __future__ import annotations
 
 import sys
 
-COMMANDS = ("run", "train-checkpoints", "lab")
+COMMANDS = ("run", "train-checkpoints", "lab", "compare")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         from course_lib import run
 
         return run.main(rest)
+    if command == "compare":
+        from course_lib import report
+
+        return report.compare_main(rest)
     if command == "lab":
         from course_lib import lab
 

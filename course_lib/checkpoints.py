@@ -174,11 +174,12 @@ def _why_not_loaded(name: str, spec: dict[str, Any] | None, directory) -> str | 
     return None if spec is None else spec_difference(item.get("spec"), spec)
 
 
-def training_estimate(names: list[str], directory=None) -> str:
+def training_estimate(names: list[str], directory=None, planned: dict[str, float] | None = None) -> str:
     """"about N min on this machine", scaled from the training time of the shipped entry by machine speed.
 
     The manifest records, per entry, its training seconds and the plain-SGD step of ``bench/dp_speed.py`` on the
-    machine that made it; the same step is measured here (a few seconds) and the time scaled by the ratio.
+    machine that made it; the same step is measured here (a few seconds) and the time scaled by the ratio. With
+    ``planned`` (e.g. ``{"generator_steps": 25000}``), the time is also scaled by the planned over the recorded work.
     """
     items = [entry(n, directory) for n in names]
     seconds = [i.get("metrics", {}).get("seconds") for i in items if i]
@@ -186,6 +187,10 @@ def training_estimate(names: list[str], directory=None) -> str:
     if not seconds or None in seconds:
         return "time unknown (no shipped entry to scale from)"
     made = max(seconds)  # the parts of a pair share one training run
+    recorded = items[0].get("metrics", {})
+    for key, value in (planned or {}).items():
+        if recorded.get(key):
+            made *= value / recorded[key]
     from course_lib import machine
 
     here = machine.plain_sgd_step_seconds()
@@ -193,10 +198,11 @@ def training_estimate(names: list[str], directory=None) -> str:
         return f"{made / 60:.0f} min on the machine that made it (plain-SGD step here {here:.3f} s)"
     scaled = made * here / max(steps)
     return f"about {max(scaled / 60, 1):.0f} min on this machine (plain-SGD step {here:.3f} s here, {max(steps):.3f} s " \
-           f"where it took {made / 60:.0f} min)"
+           f"on the machine that made the shipped one)"
 
 
 def announce_training(names: list[str], spec: dict[str, Any] | None, *, retrain: bool, directory=None,
+                      planned: dict[str, float] | None = None,
                       force_hint: str = "RETRAIN=True (or `python -m course_lib train-checkpoints --force`)") -> None:
     """Never train silently: one line saying why a network is trained, what it costs, how to force or refuse it.
 
@@ -204,12 +210,12 @@ def announce_training(names: list[str], spec: dict[str, Any] | None, *, retrain:
     """
     label = names[0].removesuffix("_generator")
     if retrain:
-        print(f"{label}: training afresh as asked (retrain), {training_estimate(names, directory)}", flush=True)
+        print(f"{label}: training afresh as asked (retrain), {training_estimate(names, directory, planned)}", flush=True)
         return
     reasons = [r for r in (_why_not_loaded(n, spec, directory) for n in names) if r]
     reason = reasons[0] if reasons else "not loadable"
     line = (f"{label}: shipped checkpoint not used: {reason}; training it here takes "
-            f"{training_estimate(names, directory)}; {force_hint} retrains on purpose, "
+            f"{training_estimate(names, directory, planned)}; {force_hint} retrains on purpose, "
             f"{NO_TRAINING_ENV}=1 stops instead of training")
     if os.environ.get(NO_TRAINING_ENV, "").strip().lower() in ("1", "true", "yes"):
         raise CheckpointError(line)

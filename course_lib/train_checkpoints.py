@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import shutil
 import sys
 import time
@@ -27,7 +28,9 @@ from course_lib.models import classifiers, gan, targets
 DATA_SEED = 0
 MNIST_PRIVATE = (5, 6, 7, 8, 9)  # as the official GMI code: attack digits 5-9, GAN trained on 0-4
 MNIST_PUBLIC = (0, 1, 2, 3, 4)
-WORK_DIR = Path(__file__).resolve().parent.parent / "runs" / "train-checkpoints"
+# Resumable training state; COURSE_TRAIN_STATE moves it (e.g. outside a work tree that is cloned afresh).
+WORK_DIR = Path(os.environ.get("COURSE_TRAIN_STATE")
+                or Path(__file__).resolve().parent.parent / "runs" / "train-checkpoints")
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -124,6 +127,7 @@ class Recipe:
     train: Callable[[Any], dict[str, Any]]
     parts: tuple[str, ...] = ("",)  # "" = one model; ("generator", "critic") = a pair
     measure: Callable[[Any], dict[str, Any]] | None = None  # quality measured after training (GANs)
+    planned: dict[str, int] | None = None  # the work training will do, in the units the manifest records
 
 
 def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None, *,
@@ -142,7 +146,7 @@ def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progres
         return {"test_acc": classifiers.accuracy(model, x_test, y_test), "train_acc": classifiers.accuracy(model, x, y),
                 "seconds": time.perf_counter() - started, "epochs": epochs, "n_train": len(x)}
 
-    return Recipe(name, spec, lambda: builder(shape, n_classes, width), train)
+    return Recipe(name, spec, lambda: builder(shape, n_classes, width), train, planned={"epochs": epochs})
 
 
 QUALITY_SAMPLES = 1000  # generated and real images per Fréchet distance
@@ -198,13 +202,16 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         aux = inpainting_data(images) if inpainting else None
         history = gan.train_wgan_gp(generator, critic, images, epochs=epochs, steps_per_epoch=steps, seed=DATA_SEED,
                                     batch_size=r.gan_batch_size, n_critic=r.n_critic, inpainting=aux,
+                                    ema_decay=r.gan_ema_decay,
                                     checkpoint_dir=work, progress=progress, desc=name.split("/")[-1])
         return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
                 "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
+                "ema_decay": r.gan_ema_decay,
                 "seconds": history.seconds, "n_train": len(images), "history": history}
 
     measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting)
-    return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure)
+    return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure,
+                  planned={"generator_steps": epochs * steps})
 
 
 def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None) -> dict[str, Recipe]:
@@ -292,7 +299,7 @@ def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command
     if not retrain and all(checkpoints.is_available(n, recipe.spec, directory) for n in names):
         items = [checkpoints.load_weights(m, n, recipe.spec, directory) for m, n in zip(models, names)]
         return built, {**items[0], "source": "checkpoint"}
-    checkpoints.announce_training(names, recipe.spec, retrain=retrain, directory=directory)
+    checkpoints.announce_training(names, recipe.spec, retrain=retrain, directory=directory, planned=recipe.planned)
     metrics = recipe.train(built)
     history = metrics.pop("history", None)
     if save and recipe.measure is not None:

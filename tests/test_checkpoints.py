@@ -130,3 +130,14 @@ def test_a_missing_checkpoint_file_is_named_before_training(tmp_path, monkeypatc
     checkpoints.load_or_train("smoke/tiny", tiny_model, lambda m: {}, spec=SPEC, directory=tmp_path)
     out = capsys.readouterr().out
     assert f"its file {item['file']} is missing" in out and "1 min on the machine that made it" in out
+
+
+def test_the_estimate_scales_with_the_planned_work(tmp_path, monkeypatch):
+    from course_lib import machine
+
+    checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                             metrics={"seconds": 600.0, "plain_sgd_step_seconds": 0.02, "generator_steps": 2000},
+                             directory=tmp_path)
+    monkeypatch.setattr(machine, "plain_sgd_step_seconds", lambda: 0.02)
+    assert checkpoints.training_estimate(["smoke/tiny"], tmp_path).startswith("about 10 min")
+    assert checkpoints.training_estimate(["smoke/tiny"], tmp_path, {"generator_steps": 20000}).startswith("about 100 min")

@@ -38,13 +38,14 @@ def test_inpainting_generator_copies_the_known_pixels():
     assert np.abs(out2 - out)[~known].max() > 1e-4
 
 
-def _train(tmp=None, epochs=1):
+def _train(tmp=None, epochs=1, ema_decay=0.0, with_models=False):
     tf.keras.utils.set_random_seed(0)  # same initial weights
     g = gan.build_generator((8, 8, 1), width=4)
     d = gan.build_critic((8, 8, 1), width=4)
     images = np.random.default_rng(1).uniform(size=(40, 8, 8, 1)).astype(np.float32)
-    return gan.train_wgan_gp(g, d, images, epochs=epochs, steps_per_epoch=2, seed=3, batch_size=8, n_critic=2,
-                             checkpoint_dir=tmp, n_samples=4, progress=False)
+    history = gan.train_wgan_gp(g, d, images, epochs=epochs, steps_per_epoch=2, seed=3, batch_size=8, n_critic=2,
+                                checkpoint_dir=tmp, n_samples=4, progress=False, ema_decay=ema_decay)
+    return (history, g) if with_models else history
 
 
 def test_training_is_reproducible_and_resumes(tmp_path):
@@ -55,6 +56,20 @@ def test_training_is_reproducible_and_resumes(tmp_path):
     np.testing.assert_allclose(a.critic_loss, b.critic_loss, rtol=1e-4)
     resumed = _train(tmp_path / "run", epochs=2)  # picks up after epoch 1, trains only epoch 2
     assert resumed.epochs_done == 2 and len(resumed.critic_loss) == 1
+
+
+def test_the_weight_average_is_what_the_generator_holds_after_training_and_survives_a_resume(tmp_path):
+    plain_history, plain = _train(None, epochs=2, with_models=True)
+    averaged_history, averaged = _train(None, epochs=2, ema_decay=0.5, with_models=True)
+    # the same training (the average never feeds back into it), a different generator at the end
+    np.testing.assert_allclose(plain_history.critic_loss, averaged_history.critic_loss, rtol=1e-4)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(plain.get_weights(), averaged.get_weights())) > 1e-6
+    _train(tmp_path / "run", epochs=1, ema_decay=0.5)
+    _, resumed = _train(tmp_path / "run", epochs=2, ema_decay=0.5, with_models=True)
+    for a, b in zip(resumed.get_weights(), averaged.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(config.ConfigError, match="ema_decay"):
+        _train(None, ema_decay=1.0)
 
 
 def test_bad_training_input_is_refused():

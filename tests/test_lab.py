@@ -66,9 +66,11 @@ def _execute(ws_url: str, code: str, timeout: float = 60) -> tuple[str, str]:
             "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True},
         }))
-        printed, status = [], None
+        # The reply (shell channel) may overtake the output (iopub channel): the output is complete only when the
+        # kernel reports itself idle on iopub for this request.
+        printed, status, idle = [], None, False
         deadline = time.monotonic() + timeout
-        while status is None and time.monotonic() < deadline:
+        while (status is None or not idle) and time.monotonic() < deadline:
             msg = json.loads(conn.recv())
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -79,7 +81,9 @@ def _execute(ws_url: str, code: str, timeout: float = 60) -> tuple[str, str]:
                 printed.append("\n".join(msg["content"]["traceback"]))
             elif kind == "execute_reply":
                 status = msg["content"]["status"]
-        return status or "timeout", "".join(printed)
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+        return (status if idle else None) or "timeout", "".join(printed)
     finally:
         conn.close()
 

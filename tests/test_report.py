@@ -32,3 +32,13 @@ def test_unrecordable_values_are_refused(bad):
 def test_empty_name_is_refused():
     with pytest.raises(ValueError, match="non-empty string name"):
         report.record("", 1)
+
+
+def test_compare_reports_values_beyond_the_tolerance_and_skips_times():
+    a = {"acc": 0.8, "curve": [{"eps": 0.1, "acc": 0.5}], "psnr": {"t": 15.0}, "seconds": 3, "attack_seconds": 2,
+         "ok": True, "name": "x"}
+    b = {"acc": 0.8, "curve": [{"eps": 0.1, "acc": 0.6}], "psnr": {"t": 15.0 * (1 + 1e-8)}, "seconds": 9,
+         "attack_seconds": 5, "ok": False, "name": "x", "extra": 1}
+    diffs = report.compare(a, b)
+    assert [d[0] for d in diffs] == ["curve[0].acc", "extra", "ok"]
+    assert report.compare(a, dict(a)) == []

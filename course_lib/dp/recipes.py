@@ -36,7 +36,7 @@ def dpkeras_sgd(
     num_microbatches: int, l2_norm_clip: float = 1.0, noise_multiplier: float = 1.1, learning_rate: float = 0.15
 ) -> tf.keras.Model:
     """The talk's recipe: a DP optimizer, per-example losses (reduction NONE) and microbatches."""
-    from tensorflow_privacy import DPKerasSGDOptimizer
+    from tensorflow_privacy.privacy.optimizers.dp_optimizer_keras import DPKerasSGDOptimizer
 
     training.validate_dp_params(l2_norm_clip, noise_multiplier, None, num_microbatches)
     model = mnist_tutorial_cnn()
