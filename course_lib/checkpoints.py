@@ -49,8 +49,14 @@ def read_manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
     path = checkpoint_dir(directory) / MANIFEST
     if not path.exists():
         return {"checkpoints": {}}
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error}); restore it from git") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("checkpoints"), dict):
+        raise CheckpointError(f'{path} has no "checkpoints" object; restore it from git')
+    return manifest
 
 
 def write_manifest(manifest: dict[str, Any], directory: str | os.PathLike | None = None) -> None:
@@ -71,7 +77,26 @@ def file_name(name: str) -> str:
 
 
 def entry(name: str, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
-    return read_manifest(directory)["checkpoints"].get(name)
+    item = read_manifest(directory)["checkpoints"].get(name)
+    if item is not None:
+        weights_path(name, item, directory)  # refuses a file name that leaves the folder
+    return item
+
+
+def weights_path(name: str, item: dict[str, Any], directory: str | os.PathLike | None = None) -> Path:
+    """The weights file of a manifest entry, which must be a plain file name inside the checkpoint folder.
+
+    A manifest is data, not code: an entry naming ``../../x`` or an absolute path would make loading, saving or
+    replacing weights touch a file outside ``data/checkpoints``, so such an entry is refused.
+    """
+    folder = checkpoint_dir(directory).resolve()
+    file = item.get("file") if isinstance(item, dict) else None
+    plain = isinstance(file, str) and file not in ("", ".", "..") and Path(file).name == file and "\\" not in file
+    path = (folder / file).resolve() if plain else None
+    if path is None or path.parent != folder:
+        raise CheckpointError(f"manifest entry '{name}' names file {file!r}, which is not a plain file name inside "
+                              f"{folder}; restore manifest.json from git")
+    return path
 
 
 def verified_path(name: str, directory: str | os.PathLike | None = None) -> Path:
@@ -81,7 +106,7 @@ def verified_path(name: str, directory: str | os.PathLike | None = None) -> Path
         raise CheckpointError(
             f"checkpoint '{name}' is not in the manifest; run `python -m course_lib train-checkpoints`"
         )
-    path = checkpoint_dir(directory) / item["file"]
+    path = weights_path(name, item, directory)
     if not path.exists():
         raise CheckpointError(
             f"checkpoint file {item['file']} is missing; restore it from git or retrain with RETRAIN=True"
@@ -115,7 +140,7 @@ def save_weights(model: tf.keras.Model, name: str, *, profile: str, command: str
     old = entry(name, folder)
     model.save_weights(str(path))
     if old is not None and old["file"] != path.name:  # a renamed file replaces its predecessor
-        (folder / old["file"]).unlink(missing_ok=True)
+        weights_path(name, old, folder).unlink(missing_ok=True)
     item = {
         "file": path.name,
         "sha256": sha256_file(path),
@@ -135,7 +160,7 @@ def save_weights(model: tf.keras.Model, name: str, *, profile: str, command: str
 def is_available(name: str, spec: dict[str, Any] | None = None, directory: str | os.PathLike | None = None) -> bool:
     """True when the manifest lists ``name`` (for ``spec``, if given) and its file exists; bytes are checked on load."""
     item = entry(name, directory)
-    if item is None or not (checkpoint_dir(directory) / item["file"]).exists():
+    if item is None or not weights_path(name, item, directory).exists():
         return False
     return spec is None or spec_difference(item.get("spec"), spec) is None
 
@@ -169,7 +194,7 @@ def _why_not_loaded(name: str, spec: dict[str, Any] | None, directory) -> str | 
     item = entry(name, directory)
     if item is None:
         return f"'{name}' is not in {checkpoint_dir(directory) / MANIFEST}"
-    if not (checkpoint_dir(directory) / item["file"]).exists():
+    if not weights_path(name, item, directory).exists():
         return f"its file {item['file']} is missing from {checkpoint_dir(directory)}"
     return None if spec is None else spec_difference(item.get("spec"), spec)
 

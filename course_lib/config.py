@@ -255,13 +255,33 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def resolve_profile(profile: str) -> str:
-    """Turn ``auto`` into ``full`` (GPU present) or ``class`` (CPU only); check any other name."""
+def full_checkpoints_shipped() -> bool:
+    """True when ``data/checkpoints`` holds networks trained at the full profile (none are shipped today)."""
+    from course_lib import checkpoints  # late: checkpoints imports TensorFlow
+
+    return any(name.startswith("full/") for name in checkpoints.read_manifest()["checkpoints"])
+
+
+def resolve_profile(profile: str, *, say: bool = True) -> str:
+    """Turn ``auto`` into ``full`` (a GPU and full-profile checkpoints) or ``class``, saying why in one line.
+
+    A GPU alone is not enough: without shipped full-profile networks, notebook 03 would train them all first, for
+    hours, so ``auto`` stays on ``class`` and says how to ask for ``full`` anyway.
+    """
     if profile not in PROFILE_CHOICES:
         raise ConfigError(f"unknown profile '{profile}': choose one of {', '.join(PROFILE_CHOICES)}")
-    if profile == "auto":
-        return "full" if gpu_available() else "class"
-    return profile
+    if profile != "auto":
+        return profile
+    if not gpu_available():
+        resolved, why = "class", "TensorFlow sees no GPU"
+    elif not full_checkpoints_shipped():
+        resolved, why = "class", ("a GPU is present, but no full-profile checkpoints are shipped; --profile full "
+                                  "(PROFILE = \"full\") trains every network of notebook 03 first, for hours")
+    else:
+        resolved, why = "full", "a GPU and the full-profile checkpoints are present"
+    if say:
+        print(f"profile auto -> {resolved}: {why}", flush=True)
+    return resolved
 
 
 def load(profile: str = "auto", seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:

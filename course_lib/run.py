@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -69,6 +71,49 @@ def parse_value(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def coerce_parameter(name: str, text: str, default_source: str) -> Any:
+    """Turn the command line's ``text`` into a value of the type of the notebook's default, or raise ``RunError``.
+
+    A bool takes true/false/1/0/yes/no/on/off in any case; an int only whole decimal numbers; a float only finite
+    numbers; a str the text itself. Without this, ``-p RETRAIN false`` was the truthy string "false".
+    """
+    try:
+        default = ast.literal_eval(default_source)
+    except (ValueError, SyntaxError):
+        return parse_value(text)
+    word = text.strip()
+    if isinstance(default, bool):
+        if word.lower() in _TRUE | _FALSE:
+            return word.lower() in _TRUE
+        raise RunError(f"-p {name} {text!r}: {name} is true or false (default {default_source}); "
+                       "give true/false, 1/0 or yes/no")
+    if isinstance(default, int):
+        if re.fullmatch(r"[+-]?\d+", word):
+            return int(word)
+        raise RunError(f"-p {name} {text!r}: {name} is a whole number (default {default_source}); give e.g. 3")
+    if isinstance(default, float):
+        try:
+            value = float(word)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return value
+        raise RunError(f"-p {name} {text!r}: {name} is a finite number (default {default_source}); give e.g. 0.5")
+    if isinstance(default, str):
+        quoted = len(word) >= 2 and word[0] == word[-1] and word[0] in "'\""
+        return word[1:-1] if quoted else text
+    return parse_value(text)
+
+
+def typed_parameters(notebook: Path, raw: dict[str, str]) -> dict[str, Any]:
+    """``raw`` command-line texts turned into values of each parameter's declared type (after ``check_parameters``)."""
+    declared = declared_parameters(notebook)
+    return {name: coerce_parameter(name, text, declared[name]["default"]) for name, text in raw.items()}
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
@@ -223,9 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         notebooks = [resolve_notebook(n) for n in args.notebooks] or available_notebooks()
         if not notebooks:
             raise RunError(f"no notebooks found in {NOTEBOOK_DIR}")
-        parameters = {name: parse_value(value) for name, value in args.parameter}
+        raw = dict(args.parameter)
+        typed = {}
         for notebook in notebooks:
-            check_parameters(notebook, parameters)
+            check_parameters(notebook, raw)
+            typed[notebook] = typed_parameters(notebook, raw)
         profile = config.resolve_profile(args.profile)
     except (RunError, config.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -233,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes = []
     for notebook in notebooks:
         print(f"--> {notebook.stem} at profile '{profile}'", flush=True)
-        outcome = run_notebook(notebook, profile, parameters, Path(args.out))
+        outcome = run_notebook(notebook, profile, typed[notebook], Path(args.out))
         print(f"    {'done' if outcome.ok else 'FAILED'} in {outcome.seconds:.0f} s", flush=True)
         outcomes.append(outcome)
     print("\nSummary (results in " + str(Path(args.out) / profile) + "):")

@@ -141,3 +141,26 @@ def test_the_estimate_scales_with_the_planned_work(tmp_path, monkeypatch):
     monkeypatch.setattr(machine, "plain_sgd_step_seconds", lambda: 0.02)
     assert checkpoints.training_estimate(["smoke/tiny"], tmp_path).startswith("about 10 min")
     assert checkpoints.training_estimate(["smoke/tiny"], tmp_path, {"generator_steps": 20000}).startswith("about 100 min")
+
+
+@pytest.mark.parametrize("bad", ["../../outside.h5", "/tmp/outside.h5", "..", "sub/inner.h5"])
+def test_a_manifest_entry_whose_file_leaves_the_folder_is_refused_and_nothing_outside_is_touched(tmp_path, bad):
+    folder = tmp_path / "ckpt"
+    checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC, directory=folder)
+    victim = tmp_path / "outside.h5"
+    victim.write_bytes(b"precious")
+    manifest = checkpoints.read_manifest(folder)
+    manifest["checkpoints"]["smoke/tiny"]["file"] = str(victim) if bad.startswith("/tmp") else bad
+    checkpoints.write_manifest(manifest, folder)
+    with pytest.raises(checkpoints.CheckpointError, match="manifest entry 'smoke/tiny' names file"):
+        checkpoints.load_weights(tiny_model(), "smoke/tiny", SPEC, directory=folder)
+    with pytest.raises(checkpoints.CheckpointError, match="not a plain file name"):
+        checkpoints.save_weights(tiny_model(), "smoke/tiny", profile="smoke", command="test", spec=SPEC,
+                                 directory=folder)
+    assert victim.read_bytes() == b"precious"
+
+
+def test_a_manifest_that_is_not_json_is_refused_in_one_sentence(tmp_path):
+    (tmp_path / checkpoints.MANIFEST).write_text("{not json")
+    with pytest.raises(checkpoints.CheckpointError, match="is not valid JSON .*restore it from git"):
+        checkpoints.read_manifest(tmp_path)

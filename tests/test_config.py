@@ -11,11 +11,17 @@ def test_every_section_has_the_same_keys_in_every_profile():
         assert keys["smoke"] == keys["class"] == keys["full"], f"section {section} differs across profiles: {keys}"
 
 
-def test_auto_is_class_without_gpu_and_full_with_one(monkeypatch):
+def test_auto_is_full_only_with_a_gpu_and_full_checkpoints_and_says_why(monkeypatch, capsys):
     monkeypatch.setattr(config, "gpu_available", lambda: False)
     assert config.resolve_profile("auto") == "class"
+    assert capsys.readouterr().out.strip() == "profile auto -> class: TensorFlow sees no GPU"
     monkeypatch.setattr(config, "gpu_available", lambda: True)
+    assert not config.full_checkpoints_shipped()  # none shipped today
+    assert config.resolve_profile("auto") == "class"
+    assert "no full-profile checkpoints are shipped" in capsys.readouterr().out
+    monkeypatch.setattr(config, "full_checkpoints_shipped", lambda: True)
     assert config.resolve_profile("auto") == "full"
+    assert config.resolve_profile("smoke") == "smoke" and capsys.readouterr().out.count("\n") == 1
 
 
 def test_unknown_profile_is_refused_with_the_choices():

@@ -74,3 +74,38 @@ def test_the_runner_turns_widgets_off_unless_asked(tmp_path):
     off = run.run_notebook(notebook, "smoke", out_dir=tmp_path / "a", progress=False)
     on = run.run_notebook(notebook, "smoke", {"INTERACTIVE": True}, out_dir=tmp_path / "b", progress=False)
     assert off.results["interactive"] is False and on.results["interactive"] is True
+
+
+@pytest.mark.parametrize("text, value", [("false", False), ("FALSE", False), ("0", False), ("True", True),
+                                         ("1", True), ("yes", True)])
+def test_a_bool_parameter_reads_true_and_false_in_any_case(tmp_path, text, value):
+    notebook = make_notebook(tmp_path / "07_tiny.ipynb")
+    assert run.typed_parameters(notebook, {"RETRAIN": text}) == {"RETRAIN": value}
+
+
+@pytest.mark.parametrize("name, text", [("SEED", "abc"), ("SEED", "1.5"), ("SEED", "true"), ("RETRAIN", "maybe"),
+                                        ("RETRAIN", "2")])
+def test_a_value_of_the_wrong_type_is_refused_with_one_line(tmp_path, name, text):
+    notebook = make_notebook(tmp_path / "07_tiny.ipynb")
+    with pytest.raises(run.RunError, match=f"-p {name} '{text}'"):
+        run.typed_parameters(notebook, {name: text})
+
+
+def test_numbers_keep_their_type():
+    assert run.coerce_parameter("SEED", "01", "0") == 1
+    assert run.coerce_parameter("LR", "0.5", "0.1") == 0.5
+    assert run.coerce_parameter("LR", "2", "0.1") == 2.0
+    with pytest.raises(run.RunError, match="finite"):
+        run.coerce_parameter("LR", "nan", "0.1")
+    assert run.coerce_parameter("NAME", "'Buildy'", '"x"') == "Buildy"
+
+
+def test_cli_refuses_a_mistyped_value_before_running_with_exit_2(tmp_path):
+    notebook = make_notebook(tmp_path / "07_tiny.ipynb")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "course_lib", "run", "--out", str(out), "-p", "SEED", "abc",
+                           str(notebook)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "SEED" in lines[0] and "whole number" in lines[0], done.stderr
+    assert not out.exists()  # refused before anything ran
