@@ -1,1 +1,1 @@
-"""attacks of the course (see DESIGN.md's layout)."""
+"""attacks of the course (see docs/architecture.md)."""

@@ -1,1 +1,1 @@
-"""data of the course (see DESIGN.md's layout)."""
+"""data of the course (see docs/architecture.md)."""

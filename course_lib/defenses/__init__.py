@@ -1,1 +1,1 @@
-"""defenses of the course (see DESIGN.md's layout)."""
+"""defenses of the course (see docs/architecture.md)."""

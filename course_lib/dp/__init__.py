@@ -1,1 +1,1 @@
-"""dp of the course (see DESIGN.md's layout)."""
+"""dp of the course (see docs/architecture.md)."""

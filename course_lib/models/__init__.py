@@ -1,1 +1,1 @@
-"""models of the course (see DESIGN.md's layout)."""
+"""models of the course (see docs/architecture.md)."""
