@@ -10,15 +10,100 @@ on the current stack gets Keras 3, and ``check`` says so in one sentence.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import os
+import re
 import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+# Lines TensorFlow's native code writes to stderr on a machine without an NVIDIA GPU, none of them a fault: CUDA
+# plug-ins registered twice, missing TensorRT and CUDA drivers, oneDNN and CPU-instruction notes, absl's note on early
+# logging. A newcomer reads them as errors. They are dropped only while TensorFlow loads; anything else passes.
+HARMLESS_WITHOUT_GPU = tuple(re.compile(p) for p in (
+    rb"Unable to register cu(DNN|FFT|BLAS) factory",
+    rb"TF-TRT Warning: Could not find TensorRT",
+    rb"Could not find cuda drivers on your machine",
+    rb"failed call to cuInit",
+    rb"oneDNN custom operations are on",
+    rb"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    rb"This TensorFlow binary is optimized to use available CPU instructions",
+    rb"To enable the following instructions: .* rebuild TensorFlow",
+))
+HARMLESS_ALWAYS = tuple(re.compile(p) for p in (
+    rb"oneDNN custom operations are on",
+    rb"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    rb"This TensorFlow binary is optimized to use available CPU instructions",
+    rb"To enable the following instructions: .* rebuild TensorFlow",
+))
 
 
 def configure() -> None:
-    """Choose Keras 2 (tf-keras) on TensorFlow >= 2.16 and skip TF Privacy's TF1 imports; harmless on TF 2.15."""
+    """Choose Keras 2 (tf-keras) on TensorFlow >= 2.16 and skip TF Privacy's TF1 imports; harmless on TF 2.15.
+
+    Also quiets what is harmless at its source: TensorFlow's C++ INFO/WARNING lines (``TF_CPP_MIN_LOG_LEVEL=2``),
+    the native lines listed above while TensorFlow loads (``quiet_tensorflow_import``), and google-api-core's notice
+    about Python versions (a dependency of TF Privacy's tools, not of anything the course runs).
+    """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO and WARNING lines are noise to a learner
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.skip_tf_privacy_import = True
+    warnings.filterwarnings("ignore", message=r"You are using a Python version .* Google will stop supporting",
+                            category=FutureWarning)
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+def nvidia_device_present() -> bool:
+    """An NVIDIA driver or device node: then CUDA messages may be real faults and stay visible."""
+    return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidia0").exists()
+
+
+@contextlib.contextmanager
+def filtered_native_stderr(drop: tuple[re.Pattern, ...]) -> Iterator[None]:
+    """Send file descriptor 2 (native code writes there directly) to a temporary file, then pass on every line that
+    matches none of ``drop``. A file, not a pipe: nothing can block while the importing thread holds the GIL."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = b"".join(line for line in caught if not any(p.search(line) for p in drop))
+            if kept:
+                os.write(2, kept)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """On the first ``import tensorflow``, load it (and discover its devices) inside ``filtered_native_stderr``."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: the real finders do the finding
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+        drop = HARMLESS_ALWAYS if nvidia_device_present() else HARMLESS_WITHOUT_GPU
+
+        def quiet_exec_module(module):
+            with filtered_native_stderr(drop):
+                execute(module)
+                module.config.list_physical_devices()  # device discovery logs now, not at the first operation
+                getattr(module, "keras", None)  # tf-keras loads lazily and logs once more
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
 
 
 def check() -> None:

@@ -1,0 +1,35 @@
+"""One code path on both stacks, and a console that shows only what matters."""
+import os
+import subprocess
+import sys
+
+from course_lib import stack
+
+
+def test_tf_keras_is_keras_2_and_tf_privacy_names_come_from_their_submodules():
+    stack.check()
+    assert stack.keras_2()
+    from tensorflow_privacy.privacy.optimizers.dp_optimizer_keras import DPKerasSGDOptimizer  # noqa: F401
+    assert sys.skip_tf_privacy_import is True
+
+
+def test_the_filter_drops_known_harmless_lines_and_keeps_everything_else(capfd):
+    with stack.filtered_native_stderr(stack.HARMLESS_WITHOUT_GPU):
+        os.write(2, b"E external/xla/cuda_fft.cc:607] Unable to register cuFFT factory: twice\n")
+        os.write(2, b"E0000 something real went wrong\n")
+        print("python-level warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "cuFFT" not in err
+    assert "something real went wrong" in err and "python-level warning" in err
+
+
+def test_importing_the_course_and_tensorflow_prints_nothing_on_a_machine_without_a_gpu():
+    if stack.nvidia_device_present():
+        return  # CUDA lines may be real there; the filter keeps them on purpose
+    code = ("import course_lib, tensorflow as tf, course_lib.dp.training, course_lib.attacks.membership;"
+            "print(float(tf.reduce_sum(tf.ones(3))))")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3.0"
+    assert done.stderr.strip() == "", done.stderr
