@@ -32,7 +32,7 @@ stack:
 	@echo "Python $(PYVER) at $(PY): lock $(LOCK), environment $(VENV)"
 
 # Install from the lock (every package pinned, so --no-deps misses nothing and keeps the lock's restated metadata of
-# stale pins, see requirements.overrides and py312.uv.toml), then the course package itself in editable mode.
+# stale pins, see uv.toml), then the course package itself in editable mode.
 $(STAMP): $(LOCK) pyproject.toml | stack
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps --ignore-requires-python -r $(LOCK)
