@@ -1,17 +1,22 @@
 """The query-limited prediction service over real HTTP on 127.0.0.1: budgets hold under concurrency, bad requests
-get clear 4xx JSON answers, outputs are hardened as configured, and the service stops without leaving anything."""
+get clear 4xx JSON answers, outputs are hardened as configured, clients are charged only for answers they get, the log
+stays bounded, idle connections lock nobody out, and the service stops without leaving anything."""
+import contextlib
+import gc
 import json
 import os
+import shutil
 import socket
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
 import requests
 
 from course_lib.defenses import outputs
-from course_lib.defenses.api import PredictionService, QueryBudget, serve_in_background
+from course_lib.defenses.api import ApiError, PredictionService, QueryBudget, serve_in_background
 from course_lib.defenses.client import BudgetExhausted, ServiceClient, ServiceError
 
 TIMEOUT = 10  # seconds, on every client call
@@ -20,8 +25,9 @@ X = np.random.default_rng(1).uniform(size=(12, 4)).astype(np.float32)
 
 
 def tiny_model(x: np.ndarray) -> np.ndarray:
-    """A numpy 'model': 4 inputs -> 3 logits."""
-    return x @ WEIGHTS
+    """A numpy 'model': 4 inputs -> 3 logits (NaN or infinity, quietly, for inputs near the float32 limit)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x @ WEIGHTS
 
 
 class FakeClock:
@@ -30,6 +36,29 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class SlowModel:
+    """tiny_model, but a request (non-zero inputs; the zero probe at start passes) waits until ``release`` is set."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if np.any(x):
+            self.entered.set()
+            self.release.wait(TIMEOUT)
+        return tiny_model(x)
+
+
+def wait_until(condition, timeout=TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def post(service, inputs=None, *, key="alice", data=None):
@@ -109,6 +138,9 @@ BAD_REQUESTS = {
     "batch above max_batch": dict(inputs=[GOOD] * 51),
     "body above the size limit": dict(data='{"inputs": [' + "0.1," * 100000 + "0.1]}"),
     "batch above the key's whole budget": dict(inputs=[GOOD] * 6, key="bob"),
+    # Finite float32 numbers, but the model overflows on them: the client's doing (400, refunded), not a 500.
+    "near the float32 limit": dict(inputs=[[3e38] * 4]),
+    "near minus the float32 limit": dict(inputs=[[-3e38] * 4]),
 }
 
 
@@ -143,6 +175,25 @@ def test_a_failing_model_answers_500_json_and_refunds_the_budget():
         response = post(svc, [GOOD], key="k")
         assert response.status_code == 500 and "NaN" in response.json()["error"]
         assert svc.usage("k")["used"] == 0
+
+
+def test_a_huge_field_name_is_not_echoed_back(service):
+    response = post(service, data=json.dumps({"inputs": [GOOD], "A" * 65536: 1}))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "unknown field" in error and "A" * 100 not in error and len(error) <= 300
+    assert len(service.log[-1]["error"]) <= 300
+    many = post(service, data=json.dumps({"inputs": [GOOD], **{f"f{i}": 0 for i in range(5000)}})).json()["error"]
+    assert "and 4997 more" in many and len(many) <= 300
+
+
+def test_top_k_beyond_the_model_classes_is_refused_at_start():
+    with pytest.raises(ValueError, match="k=5 is larger than the model's 3 classes"):
+        PredictionService(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,), output="top_k", k=5)
+    with pytest.raises(ValueError, match="k=4"):
+        serve_in_background(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,), output="top_k", k=4)
+    assert PredictionService(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,), output="top_k",
+                             k=3).health()["n_classes"] == 3
 
 
 # -- budget ----------------------------------------------------------------------------------------------------------
@@ -232,6 +283,65 @@ def test_log_is_kept_in_memory_and_as_json_lines(tmp_path):
     assert all(isinstance(e["time"], float) for e in memory)
 
 
+def test_a_log_path_in_a_missing_folder_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        serve_in_background(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,),
+                            log_path=tmp_path / "missing" / "queries.jsonl")
+
+
+def test_a_log_line_that_cannot_be_written_is_refunded_and_refusals_keep_their_answer(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    path = folder / "queries.jsonl"
+    with serve_in_background(tiny_model, keys={"k": 1}, window_seconds=60, input_shape=(4,), log_path=path) as svc:
+        shutil.rmtree(folder)  # the log's folder goes away while the service runs
+        failed = post(svc, [GOOD], key="k")
+        assert failed.status_code == 500 and "could not write its query log" in failed.json()["error"]
+        assert svc.usage("k")["used"] == 0
+        assert post(svc, [GOOD], key=None).status_code == 401       # refusals still get their own answer
+        assert post(svc, [GOOD, GOOD], key="k").status_code == 413
+        assert svc.core.log_write_failures == 4  # the allowed line, its 500 line, the two refusals
+        folder.mkdir()  # writable again: served and charged as usual
+        assert post(svc, [GOOD], key="k").status_code == 200 and svc.usage("k")["used"] == 1
+        assert post(svc, [GOOD], key="k").status_code == 429
+        memory = svc.log
+    assert [(e["key"], e["n"], e["allowed"], e["status"]) for e in memory] == [
+        ("k", 1, False, 500), (None, 0, False, 401), ("k", 2, False, 413), ("k", 1, True, 200), ("k", 1, False, 429)]
+    assert [json.loads(line) for line in path.read_text().splitlines()] == memory[-2:]
+
+
+def test_keyless_refusals_keep_memory_and_the_log_file_bounded(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    core = PredictionService(tiny_model, keys={"k": 1}, window_seconds=60, input_shape=(4,), log_path=path,
+                             max_log_entries=1000, max_log_bytes=100_000)
+    body = json.dumps({"inputs": [GOOD]}).encode()
+    total = 100_000
+    try:
+        for i in range(total):
+            if i == total - 20_000:  # traced at the end only (tracing triples the cost of a call)
+                tracemalloc.start()
+            if i == total - 10_000:
+                halfway = tracemalloc.get_traced_memory()[0]
+            try:
+                if i % 2:
+                    core.predict(None, body)
+                else:
+                    core.refuse(None, ApiError(413, "the request body is too large"))
+            except ApiError:
+                pass
+        growth = tracemalloc.get_traced_memory()[0] - halfway
+    finally:
+        tracemalloc.stop()
+    assert growth < 200_000  # the last 10,000 refusals add (almost) nothing: 10,000 entries would take ~4 MB
+    assert len(core.log) == 1000 and core.log_dropped == total - 1000
+    backup = tmp_path / "queries.jsonl.1"
+    longest = max(len(line) + 1 for line in path.read_text().splitlines())
+    assert path.stat().st_size <= 100_000 + longest and backup.stat().st_size <= 100_000 + longest
+    on_disk = len(path.read_text().splitlines()) + len(backup.read_text().splitlines())
+    assert on_disk + core.log_file_dropped == total and core.log_write_failures == 0
+    assert json.loads(path.read_text().splitlines()[-1]) == core.log[-1]
+
+
 # -- lifecycle -------------------------------------------------------------------------------------------------------
 def test_stop_frees_the_port_and_every_thread():
     before = set(threading.enumerate())
@@ -266,6 +376,147 @@ def test_stop_survives_a_wake_up_that_runs_its_close_early():
     trigger._physical_pull = wake_up_late
     svc.stop()
     assert not svc.running
+
+
+def test_stop_answers_a_request_in_flight_and_refuses_new_ones(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    model = SlowModel()
+    svc = serve_in_background(model, keys={"k": 10}, window_seconds=60, input_shape=(4,), log_path=path)
+    answer, at_return = {}, {}
+    client = threading.Thread(target=lambda: answer.update(response=post(svc, [GOOD], key="k")))
+    client.start()
+    assert model.entered.wait(TIMEOUT)
+
+    def stop():
+        svc.stop(timeout=TIMEOUT)
+        at_return.update(log=svc.log, lines=path.read_text().splitlines(), used=svc.usage("k")["used"])
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    assert wait_until(lambda: not svc.core.accepting)
+    late = post(svc, [GOOD], key="k")  # arrives while stop() waits: refused, not charged, not logged
+    assert late.status_code == 503 and "stopping" in late.json()["error"]
+    assert svc.usage("k")["used"] == 1 and stopper.is_alive()
+    model.release.set()
+    stopper.join(TIMEOUT)
+    client.join(TIMEOUT)
+    assert not stopper.is_alive() and not client.is_alive()
+    response = answer["response"]
+    assert response.status_code == 200
+    np.testing.assert_allclose(response.json()["predictions"], outputs.softmax(tiny_model(np.array([GOOD]))),
+                               rtol=1e-5)
+    assert [(e["key"], e["n"], e["allowed"], e["status"]) for e in at_return["log"]] == [("k", 1, True, 200)]
+    assert [json.loads(line) for line in at_return["lines"]] == at_return["log"] and at_return["used"] == 1
+    assert svc.log == at_return["log"] and path.read_text().splitlines() == at_return["lines"]
+
+
+def test_stop_refunds_a_request_that_outlasts_its_timeout_and_nothing_changes_after(tmp_path):
+    path = tmp_path / "queries.jsonl"
+    model = SlowModel()
+    before = set(threading.enumerate())
+    svc = serve_in_background(model, keys={"k": 10}, window_seconds=60, input_shape=(4,), log_path=path)
+    outcome = {}
+
+    def ask():
+        try:
+            outcome["status"] = post(svc, [GOOD], key="k").status_code
+        except requests.RequestException as error:
+            outcome["error"] = error
+
+    client = threading.Thread(target=ask)
+    client.start()
+    assert model.entered.wait(TIMEOUT)
+    assert svc.usage("k")["used"] == 1
+    svc.stop(timeout=0.2)
+    assert svc.usage("k")["used"] == 0 and svc.log == [] and not path.exists()
+    model.release.set()  # the model answers after stop() returned...
+    for thread in set(threading.enumerate()) - before:
+        thread.join(TIMEOUT)  # ...and its worker thread runs to its end
+    assert set(threading.enumerate()) - before == set()
+    assert svc.usage("k")["used"] == 0 and svc.log == [] and not path.exists()
+    assert outcome.get("status") != 200
+
+
+def test_a_busy_port_leaves_no_thread_or_socket_behind():
+    def open_fds():
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        gc.collect()
+        threads_before, fds_before = set(threading.enumerate()), open_fds()
+        with pytest.raises(OSError):
+            serve_in_background(tiny_model, keys={"k": 1}, window_seconds=1, input_shape=(4,),
+                                port=busy.getsockname()[1], threads=3)
+        gc.collect()
+        assert set(threading.enumerate()) - threads_before == set()
+        if fds_before is not None:
+            assert open_fds() <= fds_before
+
+
+@contextlib.contextmanager
+def open_files_limit(needed: int):
+    """Raise the soft limit of open files to ``needed`` for the block (up to the hard limit), or skip the test."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} open files (500 client and 500 server sockets); the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_idle_connections_do_not_lock_out_a_client():
+    with open_files_limit(4096), serve_in_background(tiny_model, keys={"k": 100}, window_seconds=60,
+                                                     input_shape=(4,), idle_timeout=60) as svc:
+        idle = []
+        try:
+            for _ in range(500):
+                idle.append(socket.create_connection(("127.0.0.1", svc.port), timeout=TIMEOUT))
+            with ServiceClient(svc.url, "k", timeout=5) as client:  # served while the 500 stay open
+                np.testing.assert_allclose(client.query(X), outputs.softmax(tiny_model(X)), rtol=1e-5)
+            for sock in idle:
+                sock.setblocking(False)
+                with pytest.raises(BlockingIOError):  # still open: nothing to read, no end of stream
+                    sock.recv(1)
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_idle_connections_are_dropped_after_the_idle_timeout():
+    with serve_in_background(tiny_model, keys={"k": 1}, window_seconds=60, input_shape=(4,), idle_timeout=1) as svc:
+        idle = [socket.create_connection(("127.0.0.1", svc.port), timeout=TIMEOUT) for _ in range(20)]
+        try:
+            for sock in idle:
+                with contextlib.suppress(ConnectionResetError):
+                    assert sock.recv(1) == b""  # closed by the service (a timeout here fails the test)
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_a_connection_that_trickles_its_request_is_dropped():
+    request = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 1000
+    with serve_in_background(tiny_model, keys={"k": 1}, window_seconds=60, input_shape=(4,), idle_timeout=1) as svc, \
+            socket.create_connection(("127.0.0.1", svc.port), timeout=TIMEOUT) as sock:
+        sock.settimeout(0.3)  # one byte every 0.3 s: never idle for the 1 s idle timeout
+        start, closed = time.monotonic(), False
+        for byte in request:
+            try:
+                sock.sendall(bytes([byte]))
+                closed = sock.recv(1) == b""
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+            if closed or time.monotonic() - start > TIMEOUT:
+                break
+        assert closed and time.monotonic() - start < TIMEOUT
 
 
 def test_serve_refuses_bad_arguments():
