@@ -45,17 +45,31 @@ HARMLESS_ALWAYS = tuple(re.compile(p) for p in (
 def configure() -> None:
     """Choose Keras 2 (tf-keras) on TensorFlow >= 2.16 and skip TF Privacy's TF1 imports; harmless on TF 2.15.
 
-    Also quiets what is harmless at its source: TensorFlow's C++ INFO/WARNING lines (``TF_CPP_MIN_LOG_LEVEL=2``),
+    Also quiets what is harmless at its source: TensorFlow's C++ log lines (``native_log_level``),
     the native lines listed above while TensorFlow loads (``quiet_tensorflow_import``), and google-api-core's notice
     about Python versions (a dependency of TF Privacy's tools, not of anything the course runs).
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", native_log_level())
     sys.skip_tf_privacy_import = True
     warnings.filterwarnings("ignore", message=r"You are using a Python version .* Google will stop supporting",
                             category=FutureWarning)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+def native_log_level() -> str:
+    """TensorFlow's C++ log threshold: "2" (errors only) on TF 2.15; "3" (none) from TF 2.16, whose tf-keras input
+    pipelines log a spurious ERROR line per training call ("NodeDef mentions attribute use_unbounded_threadpool which
+    is not in the op definition ... Unknown attributes will be ignored"). Real failures still raise Python errors;
+    setting TF_CPP_MIN_LOG_LEVEL yourself wins."""
+    from importlib import metadata
+
+    try:
+        major, minor = (int(p) for p in metadata.version("tensorflow").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return "2"
+    return "3" if (major, minor) >= (2, 16) else "2"
 
 
 def nvidia_device_present() -> bool:
