@@ -164,3 +164,14 @@ def test_a_manifest_that_is_not_json_is_refused_in_one_sentence(tmp_path):
     (tmp_path / checkpoints.MANIFEST).write_text("{not json")
     with pytest.raises(checkpoints.CheckpointError, match="is not valid JSON .*restore it from git"):
         checkpoints.read_manifest(tmp_path)
+
+
+def test_check_command_accepts_every_shipped_smoke_checkpoint_here():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "course_lib", "train-checkpoints", "--profile", "smoke", "--check"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 12 and all(line.endswith(": accepted") for line in lines), done.stdout

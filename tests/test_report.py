@@ -42,3 +42,18 @@ def test_compare_reports_values_beyond_the_tolerance_and_skips_times():
     diffs = report.compare(a, b)
     assert [d[0] for d in diffs] == ["curve[0].acc", "extra", "ok"]
     assert report.compare(a, dict(a)) == []
+
+
+def test_compare_command_exits_0_when_runs_agree_and_1_when_they_differ(tmp_path):
+    import subprocess
+    import sys
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    report.write(a, {"acc": 0.5, "seconds": 1})
+    report.write(b, {"acc": 0.5, "seconds": 9})
+    same = subprocess.run([sys.executable, "-m", "course_lib", "compare", str(a), str(b)], capture_output=True, text=True)
+    assert same.returncode == 0 and "0 differ" in same.stdout
+    report.write(b, {"acc": 0.6})
+    differ = subprocess.run([sys.executable, "-m", "course_lib", "compare", str(a), str(b)], capture_output=True,
+                            text=True)
+    assert differ.returncode == 1 and "acc: 0.5 vs 0.6" in differ.stdout
