@@ -24,21 +24,17 @@ from typing import Iterator
 # Lines TensorFlow's native code writes to stderr on a machine without an NVIDIA GPU, none of them a fault: CUDA
 # plug-ins registered twice, missing TensorRT and CUDA drivers, oneDNN and CPU-instruction notes, absl's note on early
 # logging. A newcomer reads them as errors. They are dropped only while TensorFlow loads; anything else passes.
-HARMLESS_WITHOUT_GPU = tuple(re.compile(p) for p in (
-    rb"Unable to register cu(DNN|FFT|BLAS) factory",
-    rb"TF-TRT Warning: Could not find TensorRT",
-    rb"Could not find cuda drivers on your machine",
-    rb"failed call to cuInit",
-    rb"oneDNN custom operations are on",
-    rb"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    rb"This TensorFlow binary is optimized to use available CPU instructions",
-    rb"To enable the following instructions: .* rebuild TensorFlow",
-))
 HARMLESS_ALWAYS = tuple(re.compile(p) for p in (
     rb"oneDNN custom operations are on",
     rb"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     rb"This TensorFlow binary is optimized to use available CPU instructions",
     rb"To enable the following instructions: .* rebuild TensorFlow",
+))
+HARMLESS_WITHOUT_GPU = HARMLESS_ALWAYS + tuple(re.compile(p) for p in (
+    rb"Unable to register cu(DNN|FFT|BLAS) factory",
+    rb"TF-TRT Warning: Could not find TensorRT",
+    rb"Could not find cuda drivers on your machine",
+    rb"failed call to cuInit",
 ))
 
 
