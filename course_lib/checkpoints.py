@@ -7,7 +7,7 @@ files (``save_weights``), never pickles; a file whose bytes differ from the mani
 
 A spec names its training data portably (``course_lib.data.identity``): an exact hash of what generated the data and
 statistics of the pixels compared within a tolerance, so the same checkpoint is accepted on every CPU. When one is
-not used, ``training_notice`` says in one line why, what training it here would cost, and how to force or refuse it.
+not used, ``announce_training`` says in one line why, what training it here would cost, and how to force or refuse it.
 """
 from __future__ import annotations
 

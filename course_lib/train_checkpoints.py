@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from course_lib import checkpoints, config
+from course_lib.data import identity
 from course_lib.models import classifiers, gan, targets
 
 DATA_SEED = 0
@@ -108,13 +109,6 @@ def datamons_source() -> str:
     return f"datamons renderer {datamons.RENDERER_VERSION}, data seed {DATA_SEED}"
 
 
-def data_spec(*arrays: np.ndarray, source: str) -> dict[str, Any]:
-    """The spec fields naming a network's training data, the same on every CPU (``course_lib.data.identity``)."""
-    from course_lib.data import identity
-
-    return identity.data_identity(*arrays, source=source)
-
-
 # --- recipes --------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -137,7 +131,7 @@ def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progres
     (x, y), (x_test, y_test) = data
     shape = tuple(int(s) for s in x.shape[1:])
     spec = {"arch": arch, "input_shape": list(shape), "n_classes": n_classes, "width": width,
-            **data_spec(x, y, source=source)}
+            **identity.data_identity(x, y, source=source)}
 
     def train(model):
         started = time.perf_counter()
@@ -182,7 +176,7 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
-            "z_dim": gan.Z_DIM, **data_spec(images, source=source)}
+            "z_dim": gan.Z_DIM, **identity.data_identity(images, source=source)}
 
     def build():
         maker = gan.build_inpainting_generator if inpainting else gan.build_generator
@@ -192,7 +186,7 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         spec["critic_init"] = warm_critic.name
     if inpainting:  # a change of mask geometry makes a new network: the shipped one is not reused
         masks = inpainting_data(images[:1])
-        spec["masks"] = data_spec(masks.square, masks.t_mask, source="masks")["data"]
+        spec["masks"] = identity.exact_hash((masks.square, masks.t_mask), source="masks")
 
     def train(pair):
         generator, critic = pair
@@ -267,7 +261,7 @@ def _trait_recipe(name, dm, r, progress) -> Recipe:
     sizes = {t: len(v) for t, v in datamons.TRAITS.items()}
     shape = tuple(int(s) for s in dm.public.images.shape[1:])
     spec = {"arch": "trait_classifier", "input_shape": list(shape), "traits": sizes, "width": r.trait_width,
-            **data_spec(dm.public.images, dm.public.traits, source=datamons_source())}
+            **identity.data_identity(dm.public.images, dm.public.traits, source=datamons_source())}
 
     def train(model):
         started = time.perf_counter()
