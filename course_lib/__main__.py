@@ -1,10 +1,11 @@
 """``python -m course_lib run ...`` executes notebooks; ``train-checkpoints ...`` trains weights; ``lab`` opens JupyterLab;
-``compare A.json B.json`` compares two runs' results."""
+``compare A.json B.json`` compares two runs' results; ``hosted`` rewrites the notebooks' self-installing first cells and
+the README's badges."""
 from __future__ import annotations
 
 import sys
 
-COMMANDS = ("run", "train-checkpoints", "lab", "compare")
+COMMANDS = ("run", "train-checkpoints", "lab", "compare", "hosted")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from course_lib import lab
 
         return lab.main(rest)
+    if command == "hosted":
+        from course_lib import hosted
+
+        return hosted.main(rest)
     from course_lib import train_checkpoints
 
     return train_checkpoints.main(rest)
