@@ -14,7 +14,8 @@ CONTRACT = {
     "02_dp_sgd": [
         "sgd_seconds_per_step", "fast_dp_seconds_per_step", "dpkeras_seconds_per_step", "tradeoff",
         "best_acc_eps_le_3", "secret_exposure_nodp", "secret_exposure_dp", "secret_extracted_nodp",
-        "secret_extracted_dp", "secret_epsilon_dp",
+        "secret_extracted_dp", "secret_epsilon_dp", "sampling", "secret_repeats", "secret_epsilon_per_example",
+        "secret_epsilon_per_secret", "secret_exposure_dp_repeated", "secret_extracted_dp_repeated",
     ],
     "03_secret_revealer": [
         "target_test_acc", "eval_test_acc", "gmi_top1", "gmi_top5", "gmi_top1_best_of_restarts",

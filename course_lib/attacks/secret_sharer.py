@@ -28,7 +28,7 @@ from tensorflow_privacy.privacy.privacy_tests.secret_sharer.generate_secrets imp
 
 from course_lib import config
 from course_lib.data import text
-from course_lib.dp import accounting
+from course_lib.dp import accounting, sampling
 
 DELTA = 1e-5
 # Recommended class-profile values, checked on seeds 0, 1, 2 (issue 3): without DP the secret is extracted (exposure
@@ -79,10 +79,8 @@ def char_language_model(spec: CharModelSpec = CharModelSpec(), *, dp: dict[str, 
         return model
     from course_lib.dp.training import make_dp_model
 
-    # engine="tf_privacy": TF Privacy's own train step. The course's one-pass engine scales gradients row by row,
-    # which assumes one row per example; an Embedding's gradient has one row per looked-up character instead.
-    return make_dp_model(model, l2_norm_clip=dp["l2_norm_clip"], noise_multiplier=dp["noise_multiplier"],
-                         engine="tf_privacy")
+    # The course's one-pass engine: its Embedding rows are regrouped per example (tests compare it with the loop).
+    return make_dp_model(model, l2_norm_clip=dp["l2_norm_clip"], noise_multiplier=dp["noise_multiplier"])
 
 
 def log_perplexities(model: tf.keras.Model, prefix: str, candidates: list[str], context: int,
@@ -186,6 +184,8 @@ def train_language_model(
     if batch_size > len(y):
         raise config.ConfigError(f"batch_size ({batch_size}) exceeds the {len(y)} training characters")
     model = char_language_model(spec, dp=dp, seed=seed)
+    if dp is not None:
+        model.expected_batch_size = float(batch_size)  # Poisson sampling: divide by q*n (course_lib.dp.sampling)
     model.compile(
         optimizer=_optimizer(optimizer, learning_rate),
         # A Loss object (not a string): TF Privacy reads its reduction to scale the noise.
@@ -196,8 +196,27 @@ def train_language_model(
         from course_lib.progress import keras_progress
 
         callbacks.append(keras_progress(epochs, "language model, DP-SGD" if dp else "language model, no DP"))
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
+    # Poisson sampling, with or without DP, so the two runs differ only in clipping and noise.
+    sampling.fit(model, x, y, sampling="poisson", batch_size=batch_size, epochs=epochs, seed=seed, callbacks=callbacks)
     return model
+
+
+def secret_windows(sentences: list[str], canary: text.Canary, context: int) -> int:
+    """How many training windows (one character and the ``context`` before it) see a character of the secret.
+
+    That is the group the secret's privacy depends on: DP's epsilon is per window, and every window that reads or
+    predicts a secret character can carry it.
+    """
+    corpus = text.join(sentences)
+    marked = np.zeros(len(corpus) + context, dtype=bool)
+    offset = len(canary.prefix)
+    start = corpus.find(canary.sentence)
+    while start != -1:
+        marked[start + offset:start + offset + len(canary.secret)] = True
+        start = corpus.find(canary.sentence, start + 1)
+    # window i predicts character i from characters i-context..i-1: it sees the secret if any of i-context..i is marked
+    seen = np.convolve(marked[:len(corpus)].astype(int), np.ones(context + 1, dtype=int))[:len(corpus)]
+    return int(np.count_nonzero(seen))
 
 
 def _optimizer(name: str, learning_rate: float) -> tf.keras.optimizers.Optimizer:
@@ -243,8 +262,9 @@ def run_secret_sharer(
 
     The same seed gives the same corpus, canary, model and numbers. ``noise_multiplier`` and ``l2_norm_clip`` are
     used only when ``dp``. Returns exposure (extrapolated, bits), exposure_interpolation, exposure_max, extracted,
-    decoded, secret, epsilon (None without DP), delta, train/test perplexity, n_train_chars, train_seconds and
-    seconds (the whole run: corpus, training, exposure, extraction).
+    decoded, secret, epsilon (per text window, Poisson sampling; None without DP), epsilon_per_secret (the group of
+    ``secret_windows`` windows that see the secret, all ``canary_repeats`` copies), steps, delta, train/test
+    perplexity, n_train_chars, train_seconds and seconds (the whole run: corpus, training, exposure, extraction).
     """
     config.validate_seed(seed)
     for name, value in (("n_sentences", n_sentences), ("epochs", epochs), ("batch_size", batch_size),
@@ -276,8 +296,12 @@ def run_secret_sharer(
     bits = log_perplexities(model, canary.prefix, [canary.secret] + references, model_spec.context)
     exp = exposure(float(bits[0]), bits[1:], space)
     decoded = beam_decode(model, canary, model_spec.context, beam_width)
-    eps = (accounting.epsilon(noise_multiplier, batch_size, n_train, epochs=epochs, delta=DELTA, accountant="pld")
+    steps = int(model.optimizer.iterations.numpy())
+    group = secret_windows(corpus, canary, model_spec.context)
+    eps = (accounting.epsilon(noise_multiplier, batch_size, n_train, steps=steps, delta=DELTA, accountant="pld")
            if dp else None)
+    eps_secret = (accounting.group_epsilon(noise_multiplier, batch_size, n_train, group, steps=steps, delta=DELTA)
+                  if dp else None)
     return {
         "dp": bool(dp),
         "exposure": exp["extrapolation"],
@@ -289,6 +313,11 @@ def run_secret_sharer(
         "decoded": decoded,
         "secret": canary.secret,
         "epsilon": eps,
+        "epsilon_per_secret": eps_secret,
+        "secret_windows": group,
+        "canary_repeats": int(canary_repeats),
+        "steps": steps,
+        "sampling": "poisson",
         "delta": DELTA if dp else None,
         "train_perplexity": perplexity(model, corpus, model_spec.context),
         "test_perplexity": perplexity(model, held_out, model_spec.context),

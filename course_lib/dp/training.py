@@ -31,6 +31,8 @@ from course_lib import config
 from course_lib.config import ConfigError
 from course_lib.dp import accounting
 from course_lib.dp.conv_registry import Method, make_registry, unregistered_layers
+from course_lib.dp.sampling import Sampling, check_sampling
+from course_lib.dp.sampling import fit as sampling_fit
 
 ENGINES: tuple[str, ...] = ("course", "tf_privacy")
 OPTIMIZERS: dict[str, Callable[..., tf.keras.optimizers.Optimizer]] = {
@@ -70,8 +72,14 @@ def clipped_noisy_gradients(
     l2_norm_clip: float,
     noise_multiplier: float,
     num_microbatches: int | None = None,
+    expected_batch_size: float | None = None,
+    mask: tf.Tensor | None = None,
 ) -> tuple[list[tf.Tensor], tf.Tensor]:
     """One forward, one backward: the DP gradient of ``model`` on a batch (mean of clipped + noise) and the logits.
+
+    With Poisson sampling the noisy sum is divided by ``expected_batch_size`` (q*n): the drawn batch size depends on
+    who is in the data, so dividing by it would leak (``course_lib.dp.sampling``). ``mask`` (1 = drawn, 0 = padding)
+    zeroes a row's clip weight, so a padding row adds exactly nothing to the clipped sum.
 
     Written by hand (TF Privacy's ``compute_clipped_gradients_and_outputs`` runs the model twice); it reuses TF
     Privacy's forward traversal, registry contract and clip weights.
@@ -90,6 +98,8 @@ def clipped_noisy_gradients(
     base_grads = tape.gradient(summed_loss, base_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     squared = tf.add_n([sqr_norm_fn(g) for (_, sqr_norm_fn, _), g in zip(layers, base_grads)])
     clip_weights = clip_grads.compute_clip_weights(l2_norm_clip, tf.sqrt(squared))
+    if mask is not None:
+        clip_weights = clip_weights * tf.cast(tf.reshape(mask, [-1]), clip_weights.dtype)
     if num_microbatches is not None:
         clip_weights = tf.repeat(clip_weights, tf.shape(y)[0] // num_microbatches)
     by_variable: dict[Any, tf.Tensor] = {}
@@ -109,7 +119,10 @@ def clipped_noisy_gradients(
             by_variable[variable.ref()] = grad
     del tape
     summed = [by_variable[v.ref()] for v in model.trainable_variables]
-    count = tf.cast(num_microbatches if num_microbatches is not None else tf.shape(y)[0], tf.float32)
+    if expected_batch_size is not None:
+        count = tf.constant(float(expected_batch_size))
+    else:
+        count = tf.cast(num_microbatches if num_microbatches is not None else tf.shape(y)[0], tf.float32)
     stddev = noise_multiplier * l2_norm_clip
     if noise_multiplier > 0:
         summed = [g + tf.random.normal(tf.shape(g), stddev=stddev) for g in summed]
@@ -117,11 +130,16 @@ def clipped_noisy_gradients(
 
 
 class FastDPModel(DPModel):
-    """TF Privacy's ``DPModel`` whose train step runs the model once (see ``clipped_noisy_gradients``)."""
+    """TF Privacy's ``DPModel`` whose train step runs the model once (see ``clipped_noisy_gradients``).
+
+    ``expected_batch_size`` is set by ``train_dp`` for Poisson sampling (None: divide by the drawn batch size).
+    """
+
+    expected_batch_size: float | None = None
 
     def train_step(self, data):
         x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
-        if sample_weight is not None:
+        if sample_weight is not None and self.expected_batch_size is None:
             raise ConfigError("FastDPModel does not support sample weights: they would change each example's bound")
         per_example = _per_example_loss(self.loss)
         grads, y_pred = clipped_noisy_gradients(
@@ -133,6 +151,8 @@ class FastDPModel(DPModel):
             l2_norm_clip=self._l2_norm_clip,
             noise_multiplier=self._noise_multiplier,
             num_microbatches=self._num_microbatches,
+            expected_batch_size=self.expected_batch_size,
+            mask=sample_weight,  # Poisson batches: the 0/1 inclusion mask of course_lib.dp.sampling
         )
         if self.losses:  # weight regularisers do not depend on the data: their gradient needs no clipping or noise
             with tf.GradientTape() as tape:
@@ -140,9 +160,9 @@ class FastDPModel(DPModel):
             extra = tape.gradient(regularization, self.trainable_variables,
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             grads = [g + r for g, r in zip(grads, extra)]
-        self.compiled_loss(y, y_pred, regularization_losses=self.losses)
+        self.compiled_loss(y, y_pred, sample_weight, regularization_losses=self.losses)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        self.compiled_metrics.update_state(y, y_pred)
+        self.compiled_metrics.update_state(y, y_pred, sample_weight)
         return {m.name: m.result() for m in self.metrics}
 
 
@@ -239,13 +259,21 @@ def train_dp(
     num_microbatches: int | None = None,
     delta: float = 1e-5,
     engine: str = "course",
+    sampling: Sampling = "poisson",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train ``builder()`` with DP (or without when ``noise_multiplier`` is 0) and report accuracy, time and epsilon.
 
-    ``noise_multiplier=0`` trains the plain model with the same optimizer (the non-private baseline, epsilon None).
+    ``noise_multiplier=0`` trains the plain model with the same optimizer and sampling (the non-private baseline,
+    epsilon None). ``sampling="poisson"`` (default) draws each example with probability batch_size / n at every step,
+    the sampling the tight epsilon assumes; ``"shuffle"`` (fixed shuffled batches) gets the weaker bound that holds
+    for it. The epsilon is computed from the steps the optimizer really took.
     """
     validate_dp_params(l2_norm_clip, noise_multiplier, batch_size, num_microbatches)
+    check_sampling(sampling)
+    if noise_multiplier > 0 and sampling == "poisson" and (engine != "course" or num_microbatches is not None):
+        raise ConfigError("Poisson sampling needs the course engine without microbatches: the others divide by the "
+                          "drawn batch size, which depends on the data; use sampling='shuffle' with them")
     config.require_positive("epochs", epochs, integer=True)
     x, x_test = _as_images(x), _as_images(x_test)
     y, y_test = np.asarray(y), np.asarray(y_test)
@@ -263,6 +291,8 @@ def train_dp(
                       num_microbatches=num_microbatches, engine=engine)
         if private else base
     )
+    if private and sampling == "poisson":
+        model.expected_batch_size = float(batch_size)
     compile_classifier(model, make_optimizer(optimizer, learning_rate, momentum))
     callbacks = []
     if progress:
@@ -271,13 +301,14 @@ def train_dp(
         label = f"DP sigma={noise_multiplier:g}" if private else "non-private"
         callbacks.append(keras_progress(epochs, label))
     start = time.perf_counter()
-    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
+    history, steps = sampling_fit(model, x, y, sampling=sampling, batch_size=batch_size, epochs=epochs, seed=seed,
+                                  callbacks=callbacks)
     seconds = time.perf_counter() - start
     _, test_acc = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     # several examples per microbatch double the sensitivity under add/remove-one adjacency (TF Privacy's rule)
     grouped = num_microbatches is not None and num_microbatches < batch_size
-    eps = accounting.epsilons(noise_multiplier, batch_size, len(x), epochs, delta, used_microbatching=grouped) \
-        if private else None
+    eps = accounting.epsilons(noise_multiplier, batch_size, len(x), steps=steps, delta=delta,
+                              used_microbatching=grouped, sampling=sampling) if private else None
     return {
         "model": model,
         "test_acc": float(test_acc),
@@ -290,6 +321,8 @@ def train_dp(
         "l2_norm_clip": float(l2_norm_clip),
         "batch_size": batch_size,
         "epochs": epochs,
+        "steps": steps,
+        "sampling": sampling,
         "optimizer": optimizer,
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
     }
@@ -310,6 +343,7 @@ def train_mnist(
     n_test: int | None = None,
     delta: float = 1e-5,
     engine: str = "course",
+    sampling: Sampling = "poisson",
     progress: bool = True,
 ) -> dict[str, Any]:
     """DP (or plain, at noise 0) training of the TF Privacy tutorial CNN on MNIST; one row of the trade-off."""
@@ -325,7 +359,7 @@ def train_mnist(
         lambda: mnist_tutorial_cnn(activation), x, y, x_test, y_test,
         noise_multiplier=noise_multiplier, l2_norm_clip=l2_norm_clip, batch_size=batch_size, epochs=epochs,
         learning_rate=learning_rate, seed=seed, optimizer=optimizer, momentum=momentum, delta=delta, engine=engine,
-        progress=progress,
+        sampling=sampling, progress=progress,
     )
     result["activation"] = activation
     return result
@@ -333,7 +367,8 @@ def train_mnist(
 
 def tradeoff_row(result: dict[str, Any]) -> dict[str, Any]:
     """The ``tradeoff`` entry of RESULTS.md for one training result."""
-    keys = ("noise_multiplier", "epsilon_rdp", "epsilon_pld", "delta", "epochs", "test_acc", "seconds", "activation")
+    keys = ("noise_multiplier", "epsilon_rdp", "epsilon_pld", "delta", "epochs", "steps", "sampling", "test_acc",
+            "seconds", "activation")
     return {k: result.get(k) for k in keys}
 
 
