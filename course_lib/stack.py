@@ -111,9 +111,25 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
                 execute(module)
                 module.config.list_physical_devices()  # device discovery logs now, not at the first operation
                 getattr(module, "keras", None)  # tf-keras loads lazily and logs once more
+            _autograph_skips_frozen_stdlib()
 
         spec.loader.exec_module = quiet_exec_module
         return spec
+
+
+def _autograph_skips_frozen_stdlib() -> None:
+    """Let AutoGraph call ``os.path`` helpers as they are instead of failing to convert them, loudly.
+
+    TF Privacy's Dense registry calls ``os.path.commonprefix`` inside the traced train step. Python 3.11+ freezes
+    ``genericpath``/``posixpath``, so AutoGraph finds no source, prints a multi-line warning into the notebook and runs
+    the function as is anyway. Marking those modules "do not convert" is the same outcome without the warning.
+    """
+    from tensorflow.python.autograph.core import config, config_lib
+
+    skips = tuple(config_lib.DoNotConvert(name) for name in ("genericpath", "posixpath", "ntpath"))
+    if not any(isinstance(rule, config_lib.DoNotConvert) and getattr(rule, "_prefix", None) == "genericpath"
+               for rule in config.CONVERSION_RULES):
+        config.CONVERSION_RULES = skips + tuple(config.CONVERSION_RULES)
 
 
 def check() -> None:

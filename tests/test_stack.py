@@ -33,3 +33,18 @@ def test_importing_the_course_and_tensorflow_prints_nothing_on_a_machine_without
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3.0"
     assert done.stderr.strip() == "", done.stderr
+
+
+def test_a_dp_training_step_logs_no_autograph_conversion_warning():
+    """TF Privacy's Dense registry calls os.path.commonprefix in the step; AutoGraph must not warn about it."""
+    code = (
+        "import course_lib.config, numpy as np, tensorflow as tf\n"
+        "from course_lib.dp import training\n"
+        "x = np.zeros((16, 4), np.float32); y = np.arange(16) % 2\n"
+        "build = lambda: tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,)), tf.keras.layers.Dense(2)])\n"
+        "training.train_dp(build, x, y, x, y, noise_multiplier=1.0, l2_norm_clip=1.0, batch_size=4, epochs=1,\n"
+        "                  learning_rate=0.1, seed=0, delta=1e-3, progress=False)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "AutoGraph could not transform" not in done.stdout + done.stderr

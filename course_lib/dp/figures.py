@@ -35,7 +35,10 @@ def neighbouring_outputs(epsilon: float = 1.0, sensitivity: float = 1.0, ax: Any
 
 
 def plot_tradeoff(rows: Sequence[Mapping[str, Any]], axes: Any = None) -> Any:
-    """Test accuracy against epsilon (PLD) and against training time, one point per run; non-private as a line."""
+    """Test accuracy against epsilon (PLD) and against training time, one point per run; non-private as a line.
+
+    Labels come from the rows (optimizer, activation, epochs), so the legend says what was run.
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -46,20 +49,23 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], axes: Any = None) -> Any:
         group = [r for r in private if r.get("activation") == activation]
         if not group:
             continue
-        axes[0].scatter([r["epsilon_pld"] for r in group], [r["test_acc"] for r in group], marker=marker,
-                        label=f"DP-SGD, {activation}")
-        axes[1].scatter([r["seconds"] for r in group], [r["test_acc"] for r in group], marker=marker,
-                        label=f"DP-SGD, {activation}")
+        label = f"DP-{str(group[0].get('optimizer', 'sgd')).capitalize()}, {activation}"
+        axes[0].scatter([r["epsilon_pld"] for r in group], [r["test_acc"] for r in group], marker=marker, label=label)
+        axes[1].scatter([r["seconds"] for r in group], [r["test_acc"] for r in group], marker=marker, label=label)
         for r in group:
-            axes[0].annotate(f"sigma={r['noise_multiplier']:g}", (r["epsilon_pld"], r["test_acc"]), fontsize=8,
-                             xytext=(4, -10), textcoords="offset points")
+            axes[0].annotate(f"sigma={r['noise_multiplier']:g}, {r['epochs']} ep", (r["epsilon_pld"], r["test_acc"]),
+                             fontsize=8, xytext=(4, -10), textcoords="offset points")
     for r in baseline:
         for ax in axes:
-            ax.axhline(r["test_acc"], color="grey", linestyle="--", linewidth=1, label="non-private")
+            ax.axhline(r["test_acc"], color="grey", linestyle="--", linewidth=1,
+                       label=f"non-private, {r['epochs']} ep")
         axes[1].scatter([r["seconds"]], [r["test_acc"]], color="grey", marker="x")
     axes[0].axvline(3.0, color="red", linestyle=":", linewidth=1, label="epsilon = 3")
     axes[0].set_xscale("log")
-    axes[0].set_xlabel("epsilon (PLD, delta = 1e-5)")
+    delta = next((r["delta"] for r in private if r.get("delta")), None)
+    sampling = next((r["sampling"] for r in private if r.get("sampling")), "poisson")
+    axes[0].set_xlabel(f"epsilon per image (PLD, delta = {delta:g}, {sampling} sampling)" if delta
+                       else "epsilon per image (PLD)")
     axes[1].set_xlabel("training time (s)")
     for ax in axes:
         ax.set_ylabel("MNIST test accuracy")

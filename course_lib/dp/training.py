@@ -367,8 +367,8 @@ def train_mnist(
 
 def tradeoff_row(result: dict[str, Any]) -> dict[str, Any]:
     """The ``tradeoff`` entry of RESULTS.md for one training result."""
-    keys = ("noise_multiplier", "epsilon_rdp", "epsilon_pld", "delta", "epochs", "steps", "sampling", "test_acc",
-            "seconds", "activation")
+    keys = ("noise_multiplier", "epsilon_rdp", "epsilon_pld", "delta", "epochs", "steps", "sampling", "optimizer",
+            "test_acc", "seconds", "activation")
     return {k: result.get(k) for k in keys}
 
 
