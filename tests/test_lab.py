@@ -7,49 +7,20 @@ starting the application shows such a fault, so this test starts it, fetches the
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 
 from course_lib import lab
+from labserver import alive, jupyter_env, stop, wait_until_serving
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-START_TIMEOUT = 60
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (exited, not yet reaped by its parent) counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _stop(pid: int, timeout: float = 20) -> bool:
-    """SIGTERM ``pid`` and wait until it is gone; True when it stopped in time."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.2)
-    os.kill(pid, signal.SIGKILL)
-    return False
 
 
 def _execute(ws_url: str, code: str, timeout: float = 60) -> tuple[str, str]:
@@ -98,8 +69,7 @@ def test_lab_command_adds_allow_root_only_for_root():
 
 def test_make_lab_serves_the_notebooks_and_a_kernel_that_imports_course_lib(tmp_path):
     port = lab.free_port(8891)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-           "JUPYTER_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    env = jupyter_env(tmp_path)
     # The exact command `make lab` runs (Makefile: `python -m course_lib lab`), told not to open a browser.
     server = subprocess.Popen([sys.executable, "-m", "course_lib", "lab", "--port", str(port), "--no-browser"],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -114,17 +84,7 @@ def test_make_lab_serves_the_notebooks_and_a_kernel_that_imports_course_lib(tmp_
         assert int(found.group(2)) == port
         base, token = f"http://127.0.0.1:{port}", found.group(3)
         auth = {"Authorization": f"token {token}"}
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {server.returncode} before serving:\n{server.stdout.read()}")
-            try:
-                if requests.get(f"{base}/api/status", headers=auth, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"JupyterLab did not answer within {START_TIMEOUT} s"
-            time.sleep(0.3)
+        wait_until_serving(server, base, token)
         page = requests.get(found.group(1), timeout=10)
         assert page.status_code == 200 and "JupyterLab" in page.text
         listing = requests.get(f"{base}/api/contents", headers=auth, timeout=10).json()
@@ -140,8 +100,8 @@ def test_make_lab_serves_the_notebooks_and_a_kernel_that_imports_course_lib(tmp_
         assert Path(module).resolve().is_relative_to(REPO / "course_lib")
     finally:
         if kernel_pid is not None:
-            assert _stop(kernel_pid), "the kernel did not stop on SIGTERM"
-        stopped = _stop(server.pid)
+            assert stop(kernel_pid), "the kernel did not stop on SIGTERM"
+        stopped = stop(server.pid)
         server.wait(timeout=10)
     assert stopped, "JupyterLab did not stop on SIGTERM"
-    assert not _alive(kernel_pid)
+    assert not alive(kernel_pid)
