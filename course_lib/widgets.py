@@ -6,6 +6,7 @@ there, and live widgets can stall papermill, jupyter/nbclient#312).
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import Any, Mapping, Sequence
 
@@ -62,10 +63,11 @@ def epsilon_calculator(
         except ValueError as error:  # ConfigError is a ValueError: show the sentence instead of a traceback
             out.value = f"<b style='color:#b00'>{error}</b>"
             return
-        warn = " (delta is not well below 1/n!)" if d >= 1.0 / max(size.value, 1) else ""
-        out.value = (f"<b>epsilon = {eps['pld']:.2f}</b> (PLD) / {eps['rdp']:.2f} (RDP) at delta = {d:.0e}{warn}; "
-                     f"{accounting.steps_for(n_epochs.value, batch.value, size.value)} steps, "
-                     f"sampling rate {batch.value / size.value:.4f}")
+        warning = accounting.delta_warning(d, size.value)  # the same sentence as accounting.statement
+        shown = (f"<b>epsilon = {eps['pld']:.2f}</b> (PLD) / {eps['rdp']:.2f} (RDP) at delta = {d:.0e}; "
+                 f"{accounting.steps_for(n_epochs.value, batch.value, size.value)} steps, "
+                 f"sampling rate {batch.value / size.value:.4f}")
+        out.value = shown + (f"<br><b style='color:#b00'>{html.escape(warning)}</b>" if warning else "")
 
     for w in (noise, batch, n_epochs, size, log_delta):
         w.observe(update, names="value")

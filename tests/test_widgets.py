@@ -1,4 +1,6 @@
 """Each widget is a front-end over a course_lib function: it builds headless and shows that function's result."""
+import html
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,6 +22,14 @@ def test_epsilon_calculator_shows_the_accountant_value():
     assert f"{accounting.epsilon(1.3, 256, 60000, epochs=15):.2f}" in shown
     box.children[0].value = 100.0  # out of the slider's range: clamped, still a valid epsilon
     assert "epsilon =" in box.children[-1].value
+
+
+def test_epsilon_calculator_warns_with_the_statement_sentence_when_delta_reaches_1_over_n():
+    box = widgets.epsilon_calculator(1.3, 256, 1, 1000, 1e-3)  # delta = 1/n
+    warning = accounting.delta_warning(1e-3, 1000)
+    assert warning.startswith("delta >= 1/n:") and html.escape(warning) in box.children[-1].value
+    box.children[4].value = -5.0  # log10 delta: 1e-5 < 1/n, no warning
+    assert "epsilon =" in box.children[-1].value and "1/n" not in box.children[-1].value
 
 
 def test_identity_report_shows_the_kept_restart_and_the_traits_read():

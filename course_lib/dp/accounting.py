@@ -19,6 +19,7 @@ from typing import Literal
 
 import dp_accounting
 import numpy as np
+from dp_accounting.pld import common as pld_common
 from dp_accounting.pld import privacy_loss_distribution, privacy_loss_mechanism
 from dp_accounting.rdp import rdp_privacy_accountant
 from scipy import special
@@ -31,12 +32,14 @@ ACCOUNTANTS: tuple[str, ...] = ("rdp", "pld")
 
 # Where dp_accounting is slow or breaks (measured with dp-accounting 0.4.3 and 0.6.0), see epsilon():
 _LARGE_NOISE = 1e3  # from here on RDP uses the exact integer orders (_stable_integer_rdp)
+_TINY_NOISE = 1e-150  # below, 1 / sigma^2 overflows: epsilon is infinite (noise 1e-150 already gives 1e302)
 _PLD_FINEST_INTERVAL = 1e-4  # dp_accounting's default grid of privacy-loss values
-_PLD_SINGLE_STEP_POINTS = 20_000  # building one step's grid costs about 35 us a point here
-_PLD_COMPOSED_POINTS = 300_000  # the composed grid (FFT, epsilon search) about 2 us a point
-_PLD_TRIAL_POINTS = 200  # a coarse trial composition measures how wide the composed grid gets
-_PLD_MAX_STEPS = 10**8  # beyond, even the trial grid outgrows the budget: RDP answers alone
+_PLD_SINGLE_STEP_POINTS = 15_000  # building one step's grids costs about 30 us a point here
+_PLD_COMPOSED_POINTS = 100_000  # the composed grids (FFT, epsilon search) about 5 us a point
+_PLD_TRIAL_POINTS = 1000  # a coarse trial grid tells how much wider than one step the composed grid gets
+_PLD_MIN_POINTS = 2000  # a coarsened step on fewer grid points: rounding adds up over steps, RDP is tighter
 _PLD_COARSEST_INTERVAL = 1.0  # coarser grids say little (epsilon is then in the thousands): RDP answers alone
+_PLD_TAIL_MASS = 1e-15  # DensePLDPmf.self_compose's default truncation (dp-accounting 0.4.3 and 0.6.0)
 
 
 def _require_finite(name: str, value: float) -> None:
@@ -116,6 +119,8 @@ def _epsilon_for(event: dp_accounting.DpEvent, delta: float, accountant: str) ->
     sigma, rate, steps = _gaussian_parameters(event)
     if delta >= _delta_at_epsilon_zero(sigma, rate, steps):
         return 0.0
+    if sigma < _TINY_NOISE:  # one step's privacy loss leaves the float range (dp_accounting divides by 0 or hangs)
+        return math.inf
     rdp = _rdp_epsilon(sigma, rate, steps, delta)
     if accountant == "rdp":
         return rdp
@@ -176,7 +181,7 @@ def _stable_integer_rdp(sigma: float, rate: float, steps: int, delta: float) -> 
 
 
 def _pld_epsilon(sigma: float, rate: float, steps: int, delta: float) -> float | None:
-    """PLD epsilon on a grid sized to answer in about a second; None where no affordable grid can answer.
+    """PLD epsilon on a grid sized to answer in about a second; None where no affordable grid can beat RDP.
 
     Built here rather than by ``PLDAccountant``, which self-composes a PMF of at most 1000 points by first computing
     ``size ** steps`` as a Python integer (dp_accounting's size estimate): for 10^6 steps that alone took 4 s, for
@@ -185,10 +190,8 @@ def _pld_epsilon(sigma: float, rate: float, steps: int, delta: float) -> float |
     """
     if rate == 1.0:
         sigma, steps = sigma / math.sqrt(steps), 1
-    if steps > _PLD_MAX_STEPS:
-        return None
     interval = _pld_interval(sigma, rate, steps)
-    if interval > _PLD_COARSEST_INTERVAL:
+    if interval is None:
         return None
     return float(_dense_pld(sigma, rate, interval).self_compose(steps).get_epsilon_for_delta(delta))
 
@@ -197,27 +200,38 @@ def _dense_pld(sigma: float, rate: float, interval: float) -> privacy_loss_distr
     """One step's pessimistic PLD on a grid of ``interval``, with dense PMFs (see ``_pld_epsilon``)."""
     pld = privacy_loss_distribution.from_gaussian_mechanism(
         sigma, value_discretization_interval=interval, sampling_prob=rate)
-    # pylint: disable-next=protected-access
-    return privacy_loss_distribution.PrivacyLossDistribution(pld._pmf_remove.to_dense_pmf(), pld._pmf_add.to_dense_pmf())
+    remove, add = pld._pmf_remove, pld._pmf_add  # pylint: disable=protected-access
+    return privacy_loss_distribution.PrivacyLossDistribution(remove.to_dense_pmf(), add.to_dense_pmf())
 
 
-def _pld_interval(sigma: float, rate: float, steps: int) -> float:
-    """The PLD grid step: dp_accounting's 1e-4 where that grid is affordable, else coarse enough to be.
+def _pld_interval(sigma: float, rate: float, steps: int) -> float | None:
+    """The PLD grid step: dp_accounting's 1e-4 where that grid is affordable, else coarse enough to be (or None).
 
-    PLD's cost is its grids: one step's privacy losses (connect-the-dots, about 35 us a point here) and the composed
-    distribution (FFT, about 2 us a point), both proportional to 1 / interval. At noise 0.3 the default grid needed
-    326,000 + 1,700,000 points (16 s), at noise 1e-3 five billion (MemoryError). A coarser grid still gives an upper
-    bound (pessimistic rounding), slightly larger: +0.0005 on the tutorial's epsilon 5.64. A trial composition on a
-    200-point grid measures how wide the composed distribution gets.
+    PLD's cost is its grids: one step's privacy losses (connect-the-dots, about 30 us a point here) and the composed
+    distribution (FFT and search, about 5 us a point), both proportional to 1 / interval. At noise 0.3 the default
+    grid needed 326,000 + 1,700,000 points (16 s), at noise 1e-3 five billion (MemoryError). A coarser grid still gives
+    an upper bound (pessimistic rounding), slightly larger: 5.6410 for the tutorial's 5.6397 at noise 0.7. How much
+    wider than one step the composed grid gets is read from dp_accounting's own truncation bounds on a 1000-point
+    trial grid (no FFT). Rounding errors add up over the steps: with 10^9 steps a 476-point grid gave epsilon 46,705
+    where RDP gives 17,145, so below _PLD_MIN_POINTS points per step PLD is not tried (None).
     """
     width = max(_single_step_loss_width(sigma, rate), _PLD_FINEST_INTERVAL)
     interval = max(_PLD_FINEST_INTERVAL, width / _PLD_SINGLE_STEP_POINTS)
-    if steps == 1:
-        return interval
-    trial = max(_PLD_FINEST_INTERVAL, width / _PLD_TRIAL_POINTS)
-    composed = _dense_pld(sigma, rate, trial).self_compose(steps)
-    points = max(pmf.size for pmf in (composed._pmf_remove, composed._pmf_add))  # pylint: disable=protected-access
-    return max(interval, points * trial / _PLD_COMPOSED_POINTS)
+    if interval > _PLD_COARSEST_INTERVAL:
+        return None
+    if steps > 1:
+        trial = _dense_pld(sigma, rate, width / _PLD_TRIAL_POINTS)
+        growth = max(_composed_points(pmf._probs, steps) / pmf.size  # pylint: disable=protected-access
+                     for pmf in (trial._pmf_remove, trial._pmf_add))  # pylint: disable=protected-access
+        interval = max(interval, growth * width / _PLD_COMPOSED_POINTS)
+    coarsened = interval > _PLD_FINEST_INTERVAL
+    return None if coarsened and width / interval < _PLD_MIN_POINTS else interval
+
+
+def _composed_points(probs: np.ndarray, steps: int) -> int:
+    """Length of the grid ``DensePLDPmf.self_compose`` will transform: its Chernoff truncation at tail mass 1e-15."""
+    lower, upper = pld_common.compute_self_convolve_bounds(probs, steps, _PLD_TAIL_MASS)
+    return upper - lower + 1
 
 
 def _single_step_loss_width(sigma: float, rate: float) -> float:
@@ -311,6 +325,7 @@ def noise_for_epsilon(
     accountant: Accountant = "pld",
 ) -> float:
     """The smallest noise multiplier whose epsilon stays within ``target_epsilon`` (dp_accounting's calibration)."""
+    _require_finite("target_epsilon", target_epsilon)
     require_positive("target_epsilon", target_epsilon)
     _check(1.0, batch_size, dataset_size, delta)
     steps = steps_for(epochs, batch_size, dataset_size)
@@ -344,8 +359,33 @@ def statement(
     return (
         f"DP-SGD on {dataset_size} examples, expected batch {batch_size}, noise multiplier {noise_multiplier:g}, "
         f"{epochs:g} epochs, per-example clipping, {drawn}: (epsilon = {eps['pld']:.2f} [PLD] / {eps['rdp']:.2f} "
-        f"[RDP], delta = {delta:g})-DP per {unit}, add-or-remove adjacency."
+        f"[RDP], delta = {delta:g})-DP per {unit}, add-or-remove adjacency." + _warning_suffix(delta, dataset_size)
     )
+
+
+def delta_warning(delta: float, dataset_size: int) -> str | None:
+    """The one sentence shown wherever delta is not below 1/n (``statement``, the calculator widget), else None.
+
+    Why it matters: "publish each example with probability delta" is (0, delta)-DP, and with delta >= 1/n it is
+    expected to publish a whole training example outright.
+    """
+    _require_finite("delta", delta)
+    require_positive("dataset_size", dataset_size, integer=True)
+    if delta < 1.0 / dataset_size:
+        return None
+    suggestion = 10.0 ** (math.floor(math.log10(1.0 / dataset_size)) - 1)
+    return (f"delta >= 1/n: delta = {delta:.2g} is not below 1/n = {1.0 / dataset_size:.2g} (n = {dataset_size}), "
+            f"so the guarantee still allows publishing about delta * n = {_count(delta * dataset_size)} whole training "
+            f"examples outright; choose delta well below 1/n, e.g. {suggestion:.0e}.")
+
+
+def _count(value: float) -> str:
+    return f"{value:.2g}" if value < 100 else f"{round(value):,}"
+
+
+def _warning_suffix(delta: float, dataset_size: int) -> str:
+    warning = delta_warning(delta, dataset_size)
+    return f" Warning: {warning}" if warning else ""
 
 
 def tf_privacy_epsilon(
