@@ -136,6 +136,6 @@ def membership_policy(model: Any, members: tuple[np.ndarray, np.ndarray], non_me
         print(f"{output} (decimals {decimals}): membership AUC {result.auc:.3f}, advantage {result.advantage:.3f}, "
               f"{result.queries} queries")
 
-    return widgets.interactive(run, {"manual": True, "manual_name": "attack through the service"},
+    return widgets.interactive(run, {"manual": True, "manual_name": "run the attack"},
                                output=list(query_limits.DEFENSE_OUTPUTS),
                                decimals=widgets.IntSlider(value=1, min=0, max=4))

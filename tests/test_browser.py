@@ -233,7 +233,7 @@ def drive_identity_explorer(page, cell) -> str:
 def drive_membership_policy(page, cell) -> str:
     """04: output format, rounding and a button that attacks through the prediction service; run it, switch the
     service to labels only, run it again, read the other result."""
-    button = cell.locator("button", has_text="attack through the service")
+    button = cell.locator("button", has_text="run the attack")
     shown = cell.locator(".widget-output")
     button.click()
     expect(shown).to_contain_text("rounded (decimals 1): membership AUC", timeout=CHANGE_TIMEOUT)

@@ -63,4 +63,4 @@ def test_evasion_and_membership_widgets_build_headless():
     explorer = widgets.evasion_explorer(model, x, np.array([1, 2, 3]), pgd_steps=2)
     assert [c.description for c in explorer.children[:2]] == ["eps", "attack"]
     policy = widgets.membership_policy(model, (x, np.array([1, 2, 3])), (x, np.array([1, 2, 3])))
-    assert any(getattr(c, "description", "") == "attack through the service" for c in policy.children)
+    assert any(getattr(c, "description", "") == "run the attack" for c in policy.children)

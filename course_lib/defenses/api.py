@@ -857,6 +857,9 @@ def serve_in_background(
     from waitress import create_server, wasyncore
     from waitress.task import ThreadedTaskDispatcher
 
+    # "Task queue depth is N" is waitress telling an operator its threads are busy; in a notebook it lands in the
+    # learner's widget output, and the service's own log already records every request.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if isinstance(port, bool) or not isinstance(port, (int, np.integer)) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535 (0 picks a free port), got {port!r}")
     _check_positive_int("threads", threads)
