@@ -19,6 +19,7 @@ batch size (or the number of microbatches). The optimizer is any plain Keras opt
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -29,8 +30,8 @@ from tensorflow_privacy.privacy.keras_models.dp_keras_model import DPModel
 
 from course_lib import config
 from course_lib.config import ConfigError
-from course_lib.dp import accounting
-from course_lib.dp.conv_registry import Method, make_registry, unregistered_layers
+from course_lib.dp import accounting, scope
+from course_lib.dp.conv_registry import Method, make_registry
 from course_lib.dp.sampling import Sampling, check_sampling
 from course_lib.dp.sampling import fit as sampling_fit
 
@@ -47,10 +48,12 @@ def validate_dp_params(
     l2_norm_clip: float, noise_multiplier: float, batch_size: int | None = None, num_microbatches: int | None = None
 ) -> None:
     """Refuse impossible DP-SGD hyperparameters with one clear sentence."""
-    if not (isinstance(l2_norm_clip, (int, float, np.floating)) and l2_norm_clip > 0):
-        raise ConfigError(f"l2_norm_clip must be a positive number (the per-example gradient bound), got {l2_norm_clip!r}")
-    if not (isinstance(noise_multiplier, (int, float, np.floating)) and noise_multiplier >= 0):
-        raise ConfigError(f"noise_multiplier must be zero or positive, got {noise_multiplier!r}")
+    if not (isinstance(l2_norm_clip, (int, float, np.floating)) and math.isfinite(l2_norm_clip) and l2_norm_clip > 0):
+        raise ConfigError(f"l2_norm_clip must be a finite positive number (the per-example gradient bound), "
+                          f"got {l2_norm_clip!r}")
+    if not (isinstance(noise_multiplier, (int, float, np.floating)) and math.isfinite(noise_multiplier)
+            and noise_multiplier >= 0):
+        raise ConfigError(f"noise_multiplier must be a finite number, zero or positive, got {noise_multiplier!r}")
     if batch_size is not None:
         config.require_positive("batch_size", batch_size, integer=True)
     if num_microbatches is not None:
@@ -187,8 +190,9 @@ def make_dp_model(
 ) -> DPModel:
     """Wrap a built Keras model (or a builder returning one) as a fast DP model sharing its layers.
 
-    Raises ConfigError when a trainable layer has no fast-clipping registry function, instead of letting TF Privacy
-    fall back to its slow per-example path.
+    Raises ConfigError, before any training, when fast clipping of the model would not be exact (a shared layer,
+    batch statistics, a layer configuration the registry functions do not cover: ``scope``) or a trainable layer has
+    no registry function, instead of letting TF Privacy fall back to its slow per-example path.
     """
     validate_dp_params(l2_norm_clip, noise_multiplier, None, num_microbatches)
     if engine not in ENGINES:
@@ -200,12 +204,7 @@ def make_dp_model(
     if not base.built or not getattr(base, "inputs", None):
         raise ConfigError(f"model {base.name} has no defined input shape: start it with an InputLayer / Input")
     registry = registry if registry is not None else make_registry(conv_method)
-    missing = unregistered_layers(base, registry)
-    if missing:
-        raise ConfigError(
-            f"no fast-clipping registry function for trainable layer(s) {', '.join(missing)}: TF Privacy would "
-            "silently fall back to slow per-example gradients; add one to course_lib.dp.conv_registry"
-        )
+    scope.check_supported(base, registry)  # shared layers, batch mixing, inexact or missing registry functions
     cls = FastDPModel if engine == "course" else DPModel
     dp_model = cls(
         l2_norm_clip=float(l2_norm_clip),
