@@ -29,7 +29,8 @@ def test_rows_read_the_measurements():
     assert rows["membership inference"]["success"].startswith("AUC 0.81")
     # the most private DP row that stayed useful (70 %) is epsilon 8, not the useless epsilon 1
     assert "epsilon 8.0: AUC 0.55" in rows["membership inference"]["best defence measured"]
-    assert rows["membership inference"]["owner's accuracy cost"] == "-5.0% test accuracy under DP"
+    assert rows["membership inference"]["owner's accuracy cost"] == "DP: -5.0% test accuracy; labels only: none"
+    assert all(row["worked"] for row in rows.values())
     assert rows["model inversion (GMI)"]["seconds"] == 660.0
     assert "top-1 40% through the API" in rows["model inversion (GMI)"]["best defence measured"]
 
@@ -38,7 +39,16 @@ def test_conclusion_has_one_sentence_per_attack_and_the_answer():
     rows = verdict.credibility_rows(RESULTS, chance_top1=1 / 15)
     sentences = verdict.conclusion(rows)
     assert len(sentences) == len(rows) + 1
-    assert "11.0 minutes" in sentences[2] and sentences[-1].startswith("So: a credible threat")
+    assert "11 minutes" in sentences[2] and sentences[-1].startswith("So: a credible threat")
+    assert "Model inversion (GMI) needed" in sentences[2]
+
+
+def test_an_attack_at_its_baseline_is_not_called_credible():
+    results = dict(RESULTS, whitebox_inversion_top1=0.07, blackbox_inversion_top1=0.07)
+    rows = verdict.credibility_rows(results, chance_top1=1 / 15)
+    answer = verdict.conclusion(rows)[-1]
+    assert "Model inversion (GMI) did not clearly beat its baseline" in answer
+    assert "Here model extraction, membership inference worked" in answer
 
 
 def test_missing_results_are_named():
