@@ -2,12 +2,12 @@
 clipping would not be exact, and still accepts (and clips exactly) the models at the edge of what is supported."""
 import math
 
-import numpy as np
-import pytest
-import tensorflow as tf
-
-from course_lib.config import ConfigError
+from course_lib.config import ConfigError  # first: course_lib settles the stack before TensorFlow loads
 from course_lib.dp import conv_registry, training
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 L = tf.keras.layers
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
@@ -58,6 +58,9 @@ REFUSED = {
                                         L.Dense(CLASSES)), r"layer grouped \(Conv2D\) has groups=2"),
     "channels first": (lambda: sequential((2, 6, 6), L.Conv2D(2, 3, data_format="channels_first", name="cf"),
                                           L.Flatten(), L.Dense(CLASSES)), r"layer cf \(Conv2D\) has data_format"),
+    "1x1 unequal strides": (lambda: sequential((6, 6, 1), L.Conv2D(2, 1, strides=(1, 2), name="pointwise"),
+                                               L.Flatten(), L.Dense(CLASSES)),
+                            r"layer pointwise \(Conv2D\) has a 1x1 kernel with unequal strides \(1, 2\)"),
     "depthwise": (lambda: sequential((6, 6, 2), L.DepthwiseConv2D(3, name="dw"), L.Flatten(), L.Dense(CLASSES)),
                   r"registry function for trainable layer\(s\) dw \(DepthwiseConv2D\)"),
     "separable": (lambda: sequential((6, 6, 2), L.SeparableConv2D(2, 3, name="sep"), L.Flatten(), L.Dense(CLASSES)),

@@ -16,6 +16,10 @@ was measured against the per-example loop (the definition of DP-SGD) on a 6-exam
   ``fit`` with a long traceback);
 * a model nested in the model: TF Privacy checks top-level layers only and would fall back to its slow path.
 
+One more refusal is not about DP: a Conv2D with a 1x1 kernel and unequal strides, e.g. (1, 2), made TensorFlow 2.15
+and 2.21 abort on this CPU (heap corruption in the oneDNN convolution gradient, plain Keras training too; fine with
+TF_ENABLE_ONEDNN_OPTS=0). ``tests/test_dp_property.py`` found it; a refusal beats a dead notebook kernel.
+
 Exact and accepted (measured within 1e-6): Dense on inputs of any rank (TF Privacy's einsum form), Embedding ids of
 rank 1 to 3, parallel branches, frozen BatchNormalization, LayerNormalization without weights; Conv2D strides,
 dilations, paddings and poolings are covered by ``tests/test_dp_property.py``. A custom layer (``Lambda``) that
@@ -109,6 +113,10 @@ def _conv2d(layer: tf.keras.layers.Layer) -> str | None:
     if layer.data_format != "channels_last":
         return (f"{_describe(layer)} has data_format={layer.data_format!r}, but the fast Conv2D clipping reads "
                 "channels last: build it with data_format='channels_last'")
+    if tuple(layer.kernel_size) == (1, 1) and layer.strides[0] != layer.strides[1]:
+        return (f"{_describe(layer)} has a 1x1 kernel with unequal strides {tuple(layer.strides)}, whose gradient "
+                "corrupts memory in TensorFlow's CPU (oneDNN) convolution and kills the process (TF 2.15 and 2.21, "
+                "with or without DP): use equal strides or a larger kernel")
     return None
 
 
