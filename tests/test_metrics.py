@@ -64,3 +64,15 @@ def test_trait_recovery_counts_matching_traits():
     assert out["share"] == pytest.approx(0.75)
     assert out["per_trait"] == {"a": 1.0, "b": 0.5}
     assert metrics.chance_trait_recovery([2, 4]) == pytest.approx(0.375)
+
+
+def test_the_trait_table_is_read_above_and_near_chance():
+    from course_lib.attacks import metrics
+
+    text = metrics.read_trait_recovery({"colour": 0.9, "head": 0.2, "eyes": 0.6},
+                                       {"colour": 0.2, "head": 0.25, "eyes": 0.25})
+    assert text.startswith("Recovered clearly above chance: colour (90% vs 20%), eyes (60% vs 25%)")
+    assert "no better than chance, within one or two identities: head (20% vs 25%)" in text
+    assert text.endswith("not only a colour.")
+    with pytest.raises(ValueError):
+        metrics.read_trait_recovery({"colour": 0.9}, {"head": 0.2})

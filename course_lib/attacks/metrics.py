@@ -96,6 +96,28 @@ def trait_recovery(trait_model: tf.keras.Model, reconstructions: np.ndarray, tru
             "predicted": predicted}
 
 
+def read_trait_recovery(per_trait: dict[str, float], chance: dict[str, float], margin: float = 0.1) -> str:
+    """The per-trait table in one sentence: which traits came back clearly above chance and which did not.
+
+    ``margin`` is how far above chance a share must be to count (with 15 identities one identity is 0.067).
+    """
+    if set(per_trait) != set(chance) or not per_trait:
+        raise ValueError("per_trait and chance must name the same, non-empty set of traits")
+    order = sorted(per_trait, key=lambda t: per_trait[t] - chance[t], reverse=True)
+    above = [t for t in order if per_trait[t] >= chance[t] + margin]
+    near = [t for t in order if t not in above]
+    parts = []
+    if above:
+        parts.append("recovered clearly above chance: " + ", ".join(
+            f"{t} ({per_trait[t]:.0%} vs {chance[t]:.0%})" for t in above))
+    if near:
+        parts.append("no better than chance, within one or two identities: " + ", ".join(
+            f"{t} ({per_trait[t]:.0%} vs {chance[t]:.0%})" for t in near))
+    verdict = ("so the reconstructions carry these features, not only a colour" if len(above) > len(near)
+               else "so what came back is mostly the features listed first, not the whole creature")
+    return "; ".join(parts).capitalize() + f": {verdict}."
+
+
 def chance_trait_recovery(trait_sizes: list[int]) -> float:
     """What guessing each trait uniformly at random would recover, for comparison."""
     return float(np.mean([1.0 / n for n in trait_sizes]))
