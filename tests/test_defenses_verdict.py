@@ -25,30 +25,37 @@ RESULTS = {
 def test_rows_read_the_measurements():
     rows = {r["attack"]: r for r in verdict.credibility_rows(RESULTS, chance_top1=1 / 15)}
     assert rows["model extraction"]["success"] == "fidelity 93% at 1000 queries"
-    assert "10 queries per key: fidelity 30%" in rows["model extraction"]["best defence measured"]
-    assert rows["membership inference"]["success"].startswith("AUC 0.81")
+    budget = rows["model extraction"]["defences"][0]
+    assert (budget["defence"], budget["outcome"], budget["stopped"]) == ("a budget of 10 queries per key",
+                                                                          "fidelity 30%", True)
+    labels, dp = rows["membership inference"]["defences"]
     # the most private DP row that stayed useful (70 %) is epsilon 8, not the useless epsilon 1
-    assert "epsilon 8.0: AUC 0.55" in rows["membership inference"]["best defence measured"]
-    assert rows["membership inference"]["owner's accuracy cost"] == "DP: -5.0% test accuracy; labels only: none"
-    assert all(row["worked"] for row in rows.values())
+    assert (dp["defence"], dp["outcome"], dp["stopped"]) == ("DP at epsilon 8.0", "AUC 0.55", True)
+    assert dp["owner's cost"] == "-5.0% test accuracy"
+    assert (labels["outcome"], labels["stopped"]) == ("AUC 0.60", False)
+    serving, dp = rows["model inversion (GMI)"]["defences"]
+    assert serving["outcome"] == "top-1 40% through the API" and not serving["stopped"] and not dp["stopped"]
     assert rows["model inversion (GMI)"]["seconds"] == 660.0
-    assert "top-1 40% through the API" in rows["model inversion (GMI)"]["best defence measured"]
+    assert all(row["worked"] for row in rows.values())
+    flat = verdict.table(list(rows.values()))
+    assert "DP at epsilon 8.0: AUC 0.55, stopped it (-5.0% test accuracy)" in flat[1]["defences measured"]
 
 
-def test_conclusion_has_one_sentence_per_attack_and_the_answer():
+def test_conclusion_says_what_was_stopped_and_what_was_not():
     rows = verdict.credibility_rows(RESULTS, chance_top1=1 / 15)
     sentences = verdict.conclusion(rows)
     assert len(sentences) == len(rows) + 1
-    assert "11 minutes" in sentences[2] and sentences[-1].startswith("So: a credible threat")
-    assert "Model inversion (GMI) needed" in sentences[2]
+    assert sentences[2].startswith("Model inversion (GMI) needed") and "11 minutes" in sentences[2]
+    answer = sentences[-1]
+    assert "A measured defence stopped model extraction, membership inference." in answer
+    assert "No defence measured here stopped model inversion (GMI)" in answer
 
 
 def test_an_attack_at_its_baseline_is_not_called_credible():
     results = dict(RESULTS, whitebox_inversion_top1=0.07, blackbox_inversion_top1=0.07)
-    rows = verdict.credibility_rows(results, chance_top1=1 / 15)
-    answer = verdict.conclusion(rows)[-1]
+    answer = verdict.conclusion(verdict.credibility_rows(results, chance_top1=1 / 15))[-1]
     assert "Model inversion (GMI) did not clearly beat its baseline" in answer
-    assert "Here model extraction, membership inference worked" in answer
+    assert "In this run model extraction, membership inference worked" in answer
 
 
 def test_missing_results_are_named():

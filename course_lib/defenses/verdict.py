@@ -37,84 +37,115 @@ def _useful_dp(dp_rows: Sequence[Mapping[str, Any]], useful_acc: float) -> tuple
     return dict(plain), (dict(min(useful, key=lambda r: r["epsilon"])) if useful else None)
 
 
+OWNER = "owner's cost"
+
+
+def _defence(name: str, outcome: str, stopped: bool, owner_cost: str) -> dict[str, Any]:
+    return {"defence": name, "outcome": outcome, "stopped": stopped, OWNER: owner_cost}
+
+
 def credibility_rows(results: Mapping[str, Any], *, chance_top1: float, useful_acc: float = 0.7) -> list[dict]:
-    """One row per privacy attack: what it needed, what it cost here, how well it worked, and the best defence
-    measured against it with the accuracy that defence cost the model's owner."""
+    """One row per privacy attack: what it needed, what it cost here, how well it worked, and each defence measured
+    against it: its outcome, whether it brought the attack below the attack's "worked" line, and its owner's cost."""
     _check(results)
     costs = results["attack_costs"]
     plain, dp = _useful_dp(results["dp_vs_attacks"], useful_acc)
+    dp_cost = (f"{dp['test_acc'] - plain['test_acc']:+.1%} test accuracy" if dp else "")
     extraction = results["extraction_vs_budget"]
     probs = [p for p in extraction if p["output"] == "probs"] or list(extraction)
     largest, smallest = max(probs, key=lambda p: p["budget"]), min(probs, key=lambda p: p["budget"])
     mia = {p["output"]: p["auc"] for p in results["mia_vs_output"]}
     rows = []
+
     seconds, queries = _cost(costs, "model extraction (probs)")
     rows.append({
         "attack": "model extraction", "needs": "an API key and unlabelled data of the same kind",
         "seconds": seconds, "queries": queries, "worked": largest["fidelity"] >= EXTRACTION_WORKED,
         "success": f"fidelity {largest['fidelity']:.0%} at {largest['budget']} queries",
-        "best defence measured": f"a budget of {smallest['budget']} queries per key: fidelity "
-                                 f"{smallest['fidelity']:.0%}",
-        "owner's accuracy cost": "none (honest clients get fewer answers)",
+        "defences": [_defence(f"a budget of {smallest['budget']} queries per key",
+                              f"fidelity {smallest['fidelity']:.0%}", smallest["fidelity"] < EXTRACTION_WORKED,
+                              "none for the model; honest clients get fewer answers")],
     })
+
     seconds, queries = _cost(costs, "membership inference (probs)")
-    labels_auc = mia.get("labels")
-    dp_text = (f"DP at epsilon {dp['epsilon']:.1f}: AUC {dp['mia_auc']:.2f}" if dp
-               else f"DP: no epsilon kept {useful_acc:.0%} test accuracy")
     auc = mia.get("probs", max(mia.values()))
+    defences = []
+    if "labels" in mia:
+        defences.append(_defence("answer labels only", f"AUC {mia['labels']:.2f}", mia["labels"] < MIA_WORKED,
+                                 "none for the model; clients lose the confidences"))
+    defences.append(_defence(f"DP at epsilon {dp['epsilon']:.1f}", f"AUC {dp['mia_auc']:.2f}",
+                             dp["mia_auc"] < MIA_WORKED, dp_cost) if dp else
+                    _defence("DP", f"no epsilon kept {useful_acc:.0%} test accuracy", False, "the model"))
     rows.append({
         "attack": "membership inference", "needs": "an API key and the candidate records",
         "seconds": seconds, "queries": queries, "worked": auc >= MIA_WORKED,
-        "success": f"AUC {auc:.2f} (a coin: 0.50)",
-        "best defence measured": dp_text + (f"; labels only: AUC {labels_auc:.2f}" if labels_auc is not None else ""),
-        "owner's accuracy cost": _dp_cost(plain, dp) + ("; labels only: none" if labels_auc is not None else ""),
+        "success": f"AUC {auc:.2f} (a coin: 0.50)", "defences": defences,
     })
+
     seconds, queries = _cost(costs, "GMI inversion (white box)", "GAN prior for inversion (once)")
     white, black = results["whitebox_inversion_top1"], results["blackbox_inversion_top1"]
+    line = INVERSION_WORKED * chance_top1
+    defences = [_defence("serve the model instead of publishing it", f"top-1 {black:.0%} through the API",
+                         black < line, "none for the model")]
+    defences.append(_defence(f"DP at epsilon {dp['epsilon']:.1f}", f"top-1 {dp['gmi_top1']:.0%}",
+                             dp["gmi_top1"] < line, dp_cost) if dp else
+                    _defence("DP", f"no epsilon kept {useful_acc:.0%} test accuracy", False, "the model"))
     rows.append({
         "attack": "model inversion (GMI)", "needs": "the weights and a GAN trained on public data of the same kind",
-        "seconds": seconds, "queries": queries, "worked": white >= INVERSION_WORKED * chance_top1,
-        "success": f"judge top-1 {white:.0%} (chance {chance_top1:.0%})",
-        "best defence measured": (f"serving instead of publishing: top-1 {black:.0%} through the API; "
-                                  + (f"DP at epsilon {dp['epsilon']:.1f}: top-1 {dp['gmi_top1']:.0%}" if dp
-                                     else f"DP: no epsilon kept {useful_acc:.0%} test accuracy")),
-        "owner's accuracy cost": "serving: none; " + _dp_cost(plain, dp),
+        "seconds": seconds, "queries": queries, "worked": white >= line,
+        "success": f"judge top-1 {white:.0%} (chance {chance_top1:.0%})", "defences": defences,
     })
     return rows
 
 
-def _dp_cost(plain: Mapping[str, Any], dp: Mapping[str, Any] | None) -> str:
-    if dp is None:
-        return "DP: the model stopped being useful"
-    return f"DP: {dp['test_acc'] - plain['test_acc']:+.1%} test accuracy"
+def table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows flattened for ``viz.show_table``: one line per attack, its defences in one column."""
+    return [{"attack": r["attack"], "needs": r["needs"], "seconds": round(r["seconds"], 1), "queries": r["queries"],
+             "success": r["success"] + ("" if r["worked"] else " (not above its baseline)"),
+             "defences measured": "; ".join(
+                 f"{d['defence']}: {d['outcome']}, {'stopped it' if d['stopped'] else 'not stopped'}"
+                 + (f" ({d[OWNER]})" if d[OWNER] else "") for d in r["defences"])}
+            for r in rows]
+
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
+def _names(items: Sequence[str]) -> str:
+    return ", ".join(items)
+
+
 def conclusion(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The answer to the talk's title, one sentence per attack, from the rows of ``credibility_rows``."""
+    """The answer to the talk's title, one sentence per attack and one answer, from ``credibility_rows``."""
     sentences = []
     for row in rows:
-        owner_cost = row["owner's accuracy cost"]
+        name = row["attack"][0].upper() + row["attack"][1:]
+        outcome = "; ".join(f"{d['defence']} gave {d['outcome']} and {'stopped' if d['stopped'] else 'did not stop'} it"
+                            + (f" ({d[OWNER]})" if d[OWNER] else "") for d in row["defences"])
         sentences.append(
-            f"{row['attack'][0].upper() + row['attack'][1:]} needed {row['needs']}; here it cost "
-            f"{_duration(row['seconds'])} of CPU" + (f" and {row['queries']} queries" if row["queries"] else "")
+            f"{name} needed {row['needs']}; here it cost {_duration(row['seconds'])} of CPU"
+            + (f" and {row['queries']} queries" if row["queries"] else "")
             + f" and reached {row['success']}, which "
             + ("counts as working" if row["worked"] else "does not beat its baseline clearly")
-            + f". Best defence measured: {row['best defence measured']} ({owner_cost}).")
-    worked = [row["attack"] for row in rows if row["worked"]]
-    failed = [row["attack"] for row in rows if not row["worked"]]
+            + f". {outcome[0].upper() + outcome[1:]}.")
+    worked = [r for r in rows if r["worked"]]
+    stopped = [r["attack"] for r in worked if any(d["stopped"] for d in r["defences"])]
+    standing = [r["attack"] for r in worked if not any(d["stopped"] for d in r["defences"])]
+    failed = [r["attack"] for r in rows if not r["worked"]]
     answer = ("So: a credible threat when the three conditions meet (a model of sensitive data, the access each "
-              "attack needs, and a cost worth the secret). ")
+              "attack needs, and a cost worth the secret).")
     if worked:
-        answer += (f"Here {', '.join(worked)} worked at a cost a motivated attacker can pay, and each was weakened "
-                   "by removing one condition: publish less (serve, don't ship weights), answer less (budgets, "
-                   "labels), or train with DP where its accuracy cost is acceptable.")
+        answer += f" In this run {_names([r['attack'] for r in worked])} worked at a cost a motivated attacker can pay."
+    if stopped:
+        answer += f" A measured defence stopped {_names(stopped)}."
+    if standing:
+        answer += (f" No defence measured here stopped {_names(standing)}: they only made it costlier or weaker, so "
+                   "for those the remedy is to remove a condition (do not train on the secret, do not publish the "
+                   "model, do not answer that many queries).")
     if failed:
-        names = ", ".join(failed)
-        answer += (f" {names[0].upper() + names[1:]} did not clearly beat its baseline in this run, so this run "
-                   "does not show it to be credible.")
+        answer += (f" {_names(failed)[0].upper() + _names(failed)[1:]} did not clearly beat its baseline in this "
+                   "run, so this run does not show it to be credible.")
     sentences.append(answer)
     return sentences

@@ -53,9 +53,9 @@ def talk_recipe_step(
     noise_multiplier: float = 1.1,
     learning_rate: float = 0.15,
     seed: int = 0,
-) -> float:
+) -> tuple[float, float]:
     """The talk's code, updated: the tutorial CNN compiled with a TF Privacy Keras DP optimizer, one example per
-    microbatch, trained one step on ``(x, y)``; returns that step's mean loss."""
+    microbatch, trained one step on ``(x, y)``; returns the batch's mean loss before and after that step."""
     names = [keras for _, keras, _ in OPTIMIZER_MAP]
     if keras_class not in names:
         raise config.ConfigError(f"keras_class must be one of {', '.join(names)}, got {keras_class!r}")
@@ -68,4 +68,6 @@ def talk_recipe_step(
     model = mnist_tutorial_cnn()
     model.compile(optimizer=optimizer,  # per-example losses: the optimizer clips each one (reduction NONE)
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none"))
-    return float(np.mean(model.train_on_batch(x, np.asarray(y))))
+    y = np.asarray(y)
+    before = float(np.mean(model.train_on_batch(x, y)))  # Keras reports the loss computed before the update
+    return before, float(np.mean(model.evaluate(x, y, verbose=0)))
