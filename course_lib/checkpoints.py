@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import tensorflow as tf
 
@@ -224,6 +224,32 @@ def training_estimate(names: list[str], directory=None, planned: dict[str, float
     scaled = made * here / max(steps)
     return f"about {max(scaled / 60, 1):.0f} min on this machine (plain-SGD step {here:.3f} s here, {max(steps):.3f} s " \
            f"on the machine that made the shipped one)"
+
+
+def profile_retraining_estimate(target: Mapping[str, Any], source: Mapping[str, Any], source_profile: str = "class",
+                                directory=None, step_here: float | None = None) -> str:
+    """Rough time to train every network of notebook 03 at ``target``'s sizes on this machine, from the shipped
+    ``source_profile`` entries: each entry's seconds scaled by the pixels per image, the GAN's width squared and its
+    generator steps (target over source), then by the plain-SGD step here over the one where it was made. Only an
+    order of magnitude: enough to say "hours", not to plan a day."""
+    entries = {name: item for name, item in read_manifest(directory)["checkpoints"].items()
+               if name.startswith(source_profile + "/")}
+    runs: dict[str, dict[str, Any]] = {}
+    for name, item in entries.items():  # a GAN's generator and critic share one run
+        runs.setdefault(name.removesuffix("_generator").removesuffix("_critic"), item.get("metrics", {}))
+    if not runs or any(m.get("seconds") is None for m in runs.values()):
+        return "time unknown (no shipped entries to scale from)"
+    pixels = (target["image_size"] / source["image_size"]) ** 2
+    total = 0.0
+    for name, metrics in runs.items():
+        scale = pixels
+        if name.endswith("datamons_gan") or name.endswith("datamons_inpainting"):
+            steps = metrics.get("generator_steps") or source["gan_epochs"] * source["gan_steps_per_epoch"]
+            scale *= (target["gan_epochs"] * target["gan_steps_per_epoch"] / steps
+                      * (target["gan_width"] / source["gan_width"]) ** 2)
+        made = metrics.get("plain_sgd_step_seconds")
+        total += metrics["seconds"] * scale * (step_here / made if step_here and made else 1.0)
+    return f"about {total / 3600:.0f} hours here, scaled from the {source_profile} checkpoints' training times"
 
 
 def announce_training(names: list[str], spec: dict[str, Any] | None, *, retrain: bool, directory=None,

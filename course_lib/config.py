@@ -264,6 +264,15 @@ def full_checkpoints_shipped() -> bool:
     return any(name.startswith("full/") for name in checkpoints.read_manifest()["checkpoints"])
 
 
+def full_retraining_estimate() -> str:
+    """How long the full profile's networks would train here (``checkpoints.profile_retraining_estimate``)."""
+    from course_lib import checkpoints, machine  # late: both import TensorFlow
+
+    revealer = TABLE["revealer"]
+    return checkpoints.profile_retraining_estimate(revealer["full"], revealer["class"],
+                                                   step_here=machine.plain_sgd_step_seconds())
+
+
 def resolve_profile(profile: str, *, say: bool = True) -> str:
     """Turn ``auto`` into ``full`` (a GPU and full-profile checkpoints) or ``class``, saying why in one line.
 
@@ -278,7 +287,8 @@ def resolve_profile(profile: str, *, say: bool = True) -> str:
         resolved, why = "class", "TensorFlow sees no GPU"
     elif not full_checkpoints_shipped():
         resolved, why = "class", ("a GPU is present, but no full-profile checkpoints are shipped; --profile full "
-                                  "(PROFILE = \"full\") trains every network of notebook 03 first, for hours")
+                                  "(PROFILE = \"full\") trains every network of notebook 03 first, "
+                                  f"{full_retraining_estimate()}")
     else:
         resolved, why = "full", "a GPU and the full-profile checkpoints are present"
     if say:

@@ -17,8 +17,10 @@ def test_auto_is_full_only_with_a_gpu_and_full_checkpoints_and_says_why(monkeypa
     assert capsys.readouterr().out.strip() == "profile auto -> class: TensorFlow sees no GPU"
     monkeypatch.setattr(config, "gpu_available", lambda: True)
     assert not config.full_checkpoints_shipped()  # none shipped today
+    monkeypatch.setattr(config, "full_retraining_estimate", lambda: "about 9 hours here")
     assert config.resolve_profile("auto") == "class"
-    assert "no full-profile checkpoints are shipped" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "no full-profile checkpoints are shipped" in said and said.strip().endswith("first, about 9 hours here")
     monkeypatch.setattr(config, "full_checkpoints_shipped", lambda: True)
     assert config.resolve_profile("auto") == "full"
     assert config.resolve_profile("smoke") == "smoke" and capsys.readouterr().out.count("\n") == 1
@@ -76,3 +78,20 @@ def test_require_positive():
         config.require_positive("learning_rate", 0.0)
     with pytest.raises(config.ConfigError, match="noise_multiplier must be zero or positive"):
         config.require_non_negative("noise_multiplier", -0.1)
+
+
+def test_the_full_retraining_estimate_scales_the_shipped_class_times():
+    from course_lib import checkpoints
+
+    revealer = config.TABLE["revealer"]
+    # the shipped class entries, and the same on a machine twice as slow: twice the time
+    here = checkpoints.profile_retraining_estimate(revealer["full"], revealer["class"], step_here=None)
+    assert here.startswith("about ") and here.endswith("hours here, scaled from the class checkpoints' training times")
+    hours = float(here.split()[1])
+    assert hours >= 1, "64x64 portraits, wider and longer GAN training: hours, not minutes"
+    steps = {m.get("plain_sgd_step_seconds") for m in
+             (i.get("metrics", {}) for i in checkpoints.read_manifest()["checkpoints"].values())} - {None}
+    slower = checkpoints.profile_retraining_estimate(revealer["full"], revealer["class"], step_here=2 * max(steps))
+    assert float(slower.split()[1]) >= 1.5 * hours
+    assert "unknown" in checkpoints.profile_retraining_estimate(revealer["full"], revealer["class"],
+                                                                source_profile="nothing")
