@@ -7,7 +7,7 @@ conclusion of the course is built from its own measurements and changes when the
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 # When an attack counts as having worked: clearly above what no attack gets (a copy agreeing by chance with one of
 # ten digit labels, a coin for membership, chance top-1 for inversion).
@@ -50,7 +50,13 @@ def credibility_rows(results: Mapping[str, Any], *, chance_top1: float, useful_a
     _check(results)
     costs = results["attack_costs"]
     plain, dp = _useful_dp(results["dp_vs_attacks"], useful_acc)
-    dp_cost = (f"{dp['test_acc'] - plain['test_acc']:+.1%} test accuracy" if dp else "")
+
+    def dp_defence(score: Callable[[Mapping[str, Any]], float], shown: str, worked_line: float) -> dict[str, Any]:
+        """The most private useful DP target against one attack (or why there is none)."""
+        if dp is None:
+            return _defence("DP", f"no epsilon kept {useful_acc:.0%} test accuracy", False, "the model")
+        return _defence(f"DP at epsilon {dp['epsilon']:.1f}", shown.format(score(dp)), score(dp) < worked_line,
+                        f"{dp['test_acc'] - plain['test_acc']:+.1%} test accuracy")
     extraction = results["extraction_vs_budget"]
     probs = [p for p in extraction if p["output"] == "probs"] or list(extraction)
     largest, smallest = max(probs, key=lambda p: p["budget"]), min(probs, key=lambda p: p["budget"])
@@ -73,9 +79,7 @@ def credibility_rows(results: Mapping[str, Any], *, chance_top1: float, useful_a
     if "labels" in mia:
         defences.append(_defence("answer labels only", f"AUC {mia['labels']:.2f}", mia["labels"] < MIA_WORKED,
                                  "none for the model; clients lose the confidences"))
-    defences.append(_defence(f"DP at epsilon {dp['epsilon']:.1f}", f"AUC {dp['mia_auc']:.2f}",
-                             dp["mia_auc"] < MIA_WORKED, dp_cost) if dp else
-                    _defence("DP", f"no epsilon kept {useful_acc:.0%} test accuracy", False, "the model"))
+    defences.append(dp_defence(lambda r: r["mia_auc"], "AUC {:.2f}", MIA_WORKED))
     rows.append({
         "attack": "membership inference", "needs": "an API key and the candidate records",
         "seconds": seconds, "queries": queries, "worked": auc >= MIA_WORKED,
@@ -87,9 +91,7 @@ def credibility_rows(results: Mapping[str, Any], *, chance_top1: float, useful_a
     line = INVERSION_WORKED * chance_top1
     defences = [_defence("serve the model instead of publishing it", f"top-1 {black:.0%} through the API",
                          black < line, "none for the model")]
-    defences.append(_defence(f"DP at epsilon {dp['epsilon']:.1f}", f"top-1 {dp['gmi_top1']:.0%}",
-                             dp["gmi_top1"] < line, dp_cost) if dp else
-                    _defence("DP", f"no epsilon kept {useful_acc:.0%} test accuracy", False, "the model"))
+    defences.append(dp_defence(lambda r: r["gmi_top1"], "top-1 {:.0%}", line))
     rows.append({
         "attack": "model inversion (GMI)", "needs": "the weights and a GAN trained on public data of the same kind",
         "seconds": seconds, "queries": queries, "worked": white >= line,
