@@ -33,15 +33,17 @@ def plain_sgd(learning_rate: float = 0.15) -> tf.keras.Model:
 
 
 def dpkeras_sgd(
-    num_microbatches: int, l2_norm_clip: float = 1.0, noise_multiplier: float = 1.1, learning_rate: float = 0.15
+    num_microbatches: int, l2_norm_clip: float = 1.0, noise_multiplier: float = 1.1, learning_rate: float = 0.15,
+    optimizer_class: str = "DPKerasSGDOptimizer",
 ) -> tf.keras.Model:
-    """The talk's recipe: a DP optimizer, per-example losses (reduction NONE) and microbatches."""
-    from tensorflow_privacy.privacy.optimizers.dp_optimizer_keras import DPKerasSGDOptimizer
+    """The talk's recipe: a DP optimizer (any class of TF Privacy's ``dp_optimizer_keras``), per-example losses
+    (reduction NONE) and microbatches."""
+    from tensorflow_privacy.privacy.optimizers import dp_optimizer_keras
 
     training.validate_dp_params(l2_norm_clip, noise_multiplier, None, num_microbatches)
     model = mnist_tutorial_cnn()
     model.compile(
-        optimizer=DPKerasSGDOptimizer(
+        optimizer=getattr(dp_optimizer_keras, optimizer_class)(
             l2_norm_clip=l2_norm_clip,
             noise_multiplier=noise_multiplier,
             num_microbatches=num_microbatches,

@@ -13,10 +13,9 @@ import importlib
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from course_lib import config
-from course_lib.models.classifiers import mnist_tutorial_cnn
+from course_lib.dp import recipes
 
 TF1_MODULE = "tensorflow_privacy.privacy.optimizers.dp_optimizer"
 KERAS_MODULE = "tensorflow_privacy.privacy.optimizers.dp_optimizer_keras"
@@ -62,12 +61,8 @@ def talk_recipe_step(
     x = np.asarray(x, np.float32)
     x = x[..., None] if x.ndim == 3 else x
     config.seed_everything(seed)
-    optimizer = getattr(importlib.import_module(KERAS_MODULE), keras_class)(
-        l2_norm_clip=l2_norm_clip, noise_multiplier=noise_multiplier, num_microbatches=len(x),
-        learning_rate=learning_rate)
-    model = mnist_tutorial_cnn()
-    model.compile(optimizer=optimizer,  # per-example losses: the optimizer clips each one (reduction NONE)
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none"))
+    model = recipes.dpkeras_sgd(len(x), l2_norm_clip=l2_norm_clip, noise_multiplier=noise_multiplier,
+                                learning_rate=learning_rate, optimizer_class=keras_class)
     y = np.asarray(y)
     before = float(np.mean(model.train_on_batch(x, y)))  # Keras reports the loss computed before the update
     return before, float(np.mean(model.evaluate(x, y, verbose=0)))
