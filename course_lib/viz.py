@@ -196,3 +196,75 @@ def access_rows(accesses: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
         row["box"] = access.get("box") or ("white" if row["weights"] or row["gradients"] else "black")
         rows.append(row)
     return rows
+
+
+# Short trait labels for the marks under a reconstruction (seven traits must fit under a 32-pixel thumbnail).
+_TRAIT_ABBREVIATIONS = {"body": "bod", "colour": "col", "pattern": "pat", "eyes": "eye", "head": "hd",
+                        "mouth": "mth", "accessory": "acc"}
+
+
+def trait_marks(hits: Sequence[bool], trait_names: Sequence[str], per_line: int = 4) -> str:
+    """'bod✓ col✓ pat✗ eye✓ ...' over a few lines: which traits a reconstruction carries (✓) or misses (✗)."""
+    if len(hits) != len(trait_names):
+        raise ValueError(f"got {len(hits)} trait hits for {len(trait_names)} traits")
+    marks = [f"{_TRAIT_ABBREVIATIONS.get(t, t[:3])}{'✓' if hit else '✗'}" for t, hit in zip(trait_names, hits)]
+    return "\n".join(" ".join(marks[i : i + per_line]) for i in range(0, len(marks), per_line))
+
+
+def identity_grid(
+    columns: Sequence[tuple[str, np.ndarray]],
+    names: Sequence[str],
+    predicted: Sequence[int],
+    trait_hits: np.ndarray | None = None,
+    trait_names: Sequence[str] | None = None,
+    *,
+    per_row: int = 5,
+    cell_size: float = 1.25,
+    suptitle: str | None = None,
+) -> Any:
+    """Every identity side by side: one image per column (e.g. private | rebuilt), the judge's verdict and traits.
+
+    ``columns``: (label, images) pairs, images (n_ids, h, w, c) in identity order; the verdict sits under the last.
+    ``predicted``: the judge's top-1 label index per identity; ``trait_hits`` (n_ids, n_traits) booleans.
+    Identities are laid out ``per_row`` to a row, so all of them fit on one figure. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    n_ids = len(names)
+    if not columns:
+        raise ValueError("identity_grid needs at least one column of images")
+    shown = [(label, _as_displayable(images)) for label, images in columns]
+    for label, images in shown:
+        if len(images) != n_ids:
+            raise ValueError(f"column {label!r} has {len(images)} images for {n_ids} identities")
+    if len(predicted) != n_ids:
+        raise ValueError(f"got {len(predicted)} predictions for {n_ids} identities")
+    if trait_hits is not None and (trait_names is None or np.shape(trait_hits) != (n_ids, len(trait_names))):
+        raise ValueError("trait_hits must be (n_identities, n_traits) and come with trait_names")
+    per_row = max(1, min(int(per_row), n_ids))
+    n_blocks = int(np.ceil(n_ids / per_row))
+    k = len(shown)
+    caption_height = 0.55 if trait_hits is not None else 0.3
+    fig = plt.figure(figsize=(cell_size * k * per_row + 0.2 * per_row,
+                              n_blocks * (cell_size + caption_height + 0.25)))
+    grid = fig.add_gridspec(n_blocks, per_row * k, wspace=0.05, hspace=0.9 if trait_hits is not None else 0.5)
+    for i in range(n_ids):
+        block, slot = divmod(i, per_row)
+        right = predicted[i] == i
+        for j, (label, images) in enumerate(shown):
+            cell = fig.add_subplot(grid[block, slot * k + j])
+            cell.imshow(images[i], cmap="gray" if images.ndim == 3 else None, vmin=0.0, vmax=1.0)
+            cell.set_xticks([])
+            cell.set_yticks([])
+            cell.set_title(f"{names[i]}\n{label}" if j == 0 else f"\n{label}", fontsize=7)
+            if j == k - 1:
+                verdict = f"judge: {names[predicted[i]]} {'✓' if right else '✗'}"
+                if trait_hits is not None:
+                    verdict += "\n" + trait_marks(trait_hits[i], trait_names)
+                cell.set_xlabel(verdict, fontsize=6, color="black" if right else "firebrick")
+                for spine in cell.spines.values():
+                    spine.set_edgecolor("seagreen" if right else "firebrick")
+                    spine.set_linewidth(2)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig

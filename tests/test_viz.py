@@ -75,3 +75,33 @@ def test_access_rows_classify_white_and_black_box():
     assert rows[1]["weights"] is False and list(rows[0])[:2] == ["attack", "architecture"]
     with pytest.raises(ValueError, match="unknown access"):
         viz.access_rows({"x": {"telepathy": True}})
+
+
+def test_trait_marks_tick_hits_and_cross_misses():
+    text = viz.trait_marks([True, False, True], ["body", "mouth", "accessory"], per_line=2)
+    assert text == "bod✓ mth✗\nacc✓"
+    with pytest.raises(ValueError, match="2 trait hits for 3"):
+        viz.trait_marks([True, False], ["body", "mouth", "eyes"])
+
+
+def test_identity_grid_shows_every_identity_with_its_verdict():
+    rng = np.random.default_rng(0)
+    n = 7
+    real, rebuilt = rng.uniform(0, 1, (n, 8, 8, 3)), rng.uniform(0, 1, (n, 8, 8, 3))
+    predicted = [0, 1, 2, 0, 4, 5, 6]  # identity 3 mistaken for identity 0
+    hits = np.ones((n, 2), bool)
+    hits[3, 1] = False
+    fig = viz.identity_grid([("private", real), ("rebuilt", rebuilt)], list("ABCDEFG"), predicted, hits,
+                            ["body", "mouth"], per_row=3)
+    assert len(fig.axes) == 2 * n
+    verdicts = [a.get_xlabel() for a in fig.axes if a.get_xlabel()]
+    assert len(verdicts) == n
+    assert verdicts[3] == "judge: A ✗\nbod✓ mth✗" and verdicts[0].startswith("judge: A ✓")
+
+
+def test_identity_grid_refuses_mismatched_columns():
+    with pytest.raises(ValueError, match="column 'rebuilt' has 2 images for 3 identities"):
+        viz.identity_grid([("private", np.zeros((3, 4, 4))), ("rebuilt", np.zeros((2, 4, 4)))], list("abc"),
+                          [0, 1, 2])
+    with pytest.raises(ValueError, match="trait_hits"):
+        viz.identity_grid([("x", np.zeros((2, 4, 4)))], list("ab"), [0, 1], np.ones((2, 3), bool), ["body"])

@@ -149,3 +149,14 @@ def summarise(result: InversionResult, evaluation: tf.keras.Model, private_image
         out["trait_recovery_per_trait"] = traits["per_trait"]
     out["seconds"] = result.seconds
     return out
+
+
+def trait_classifier_accuracy(checkpoint_info: dict) -> dict[str, float]:
+    """The trait judge's accuracy per trait on held-out real portraits, as recorded when its checkpoint was made.
+
+    ``checkpoint_info``: what ``train_checkpoints.obtain`` returns for the trait classifier. Reads
+    ``trait_classifier_acc`` (held-out public and named portraits), else the older ``per_trait_acc`` (named only);
+    empty when the network was just trained without measuring (never the case for shipped checkpoints).
+    """
+    recorded = checkpoint_info.get("metrics", {})
+    return {t: float(a) for t, a in (recorded.get("trait_classifier_acc") or recorded.get("per_trait_acc") or {}).items()}
