@@ -188,6 +188,8 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         masks = inpainting_data(images[:1])
         spec["masks"] = identity.exact_hash((masks.square, masks.t_mask), source="masks")
 
+    lr_decay_epochs = 0 if inpainting else r.gan_lr_decay_epochs
+
     def train(pair):
         generator, critic = pair
         if warm_critic is not None:
@@ -196,11 +198,11 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         aux = inpainting_data(images) if inpainting else None
         history = gan.train_wgan_gp(generator, critic, images, epochs=epochs, steps_per_epoch=steps, seed=DATA_SEED,
                                     batch_size=r.gan_batch_size, n_critic=r.n_critic, inpainting=aux,
-                                    ema_decay=r.gan_ema_decay,
+                                    ema_decay=r.gan_ema_decay, lr_decay_epochs=lr_decay_epochs,
                                     checkpoint_dir=work, progress=progress, desc=name.split("/")[-1])
         return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
                 "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
-                "ema_decay": r.gan_ema_decay,
+                "ema_decay": r.gan_ema_decay, "lr_decay_epochs": lr_decay_epochs,
                 "seconds": history.seconds, "n_train": len(images), "history": history}
 
     measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting)

@@ -38,13 +38,14 @@ def test_inpainting_generator_copies_the_known_pixels():
     assert np.abs(out2 - out)[~known].max() > 1e-4
 
 
-def _train(tmp=None, epochs=1, ema_decay=0.0, with_models=False):
+def _train(tmp=None, epochs=1, ema_decay=0.0, with_models=False, lr_decay_epochs=0):
     tf.keras.utils.set_random_seed(0)  # same initial weights
     g = gan.build_generator((8, 8, 1), width=4)
     d = gan.build_critic((8, 8, 1), width=4)
     images = np.random.default_rng(1).uniform(size=(40, 8, 8, 1)).astype(np.float32)
     history = gan.train_wgan_gp(g, d, images, epochs=epochs, steps_per_epoch=2, seed=3, batch_size=8, n_critic=2,
-                                checkpoint_dir=tmp, n_samples=4, progress=False, ema_decay=ema_decay)
+                                checkpoint_dir=tmp, n_samples=4, progress=False, ema_decay=ema_decay,
+                                lr_decay_epochs=lr_decay_epochs)
     return (history, g) if with_models else history
 
 
@@ -70,6 +71,26 @@ def test_the_weight_average_is_what_the_generator_holds_after_training_and_survi
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     with pytest.raises(config.ConfigError, match="ema_decay"):
         _train(None, ema_decay=1.0)
+
+
+def test_learning_rate_falls_linearly_over_the_last_epochs():
+    rates = [gan.decayed_learning_rate(2e-4, e, 10, 4) for e in range(10)]
+    assert rates[:6] == [2e-4] * 6
+    np.testing.assert_allclose(rates[6:], [1.75e-4, 1.25e-4, 0.75e-4, 0.25e-4])
+    assert [gan.decayed_learning_rate(1.0, e, 3, 0) for e in range(3)] == [1.0] * 3
+
+
+def test_the_decay_changes_only_the_last_epochs_and_resumes_into_them(tmp_path):
+    full, _ = _train(None, epochs=2, with_models=True)
+    decayed, g = _train(None, epochs=2, lr_decay_epochs=1, with_models=True)
+    np.testing.assert_allclose(full.critic_loss[0], decayed.critic_loss[0], rtol=1e-4)  # epoch 1 at the full rate
+    assert abs(full.critic_loss[1] - decayed.critic_loss[1]) > 1e-7  # epoch 2 at half of it
+    _train(tmp_path / "run", epochs=1)  # a run that ends, then is resumed with more epochs and the decay
+    _, resumed = _train(tmp_path / "run", epochs=2, lr_decay_epochs=1, with_models=True)
+    for a, b in zip(resumed.get_weights(), g.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(config.ConfigError, match="lr_decay_epochs"):
+        _train(None, epochs=2, lr_decay_epochs=3)
 
 
 def test_bad_training_input_is_refused():

@@ -189,6 +189,17 @@ def _gradient_penalty(critic: tf.keras.Model, real: tf.Tensor, fake: tf.Tensor, 
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
+def decayed_learning_rate(base: float, epoch: int, epochs: int, decay_epochs: int) -> float:
+    """``base`` until the last ``decay_epochs`` (d) epochs, then a linear fall to 0 at the end of training.
+
+    Each epoch runs at the rate of its middle: epoch ``epochs - k`` (k <= d) at base * (k - 1/2) / d.
+    """
+    remaining = epochs - epoch
+    if decay_epochs <= 0 or remaining > decay_epochs:
+        return float(base)
+    return float(base) * (remaining - 0.5) / decay_epochs
+
+
 def train_wgan_gp(
     generator: tf.keras.Model,
     critic: tf.keras.Model,
@@ -207,6 +218,7 @@ def train_wgan_gp(
     consistency_weight: float = 100.0,
     checkpoint_dir: str | Path | None = None,
     ema_decay: float = 0.0,
+    lr_decay_epochs: int = 0,
     n_samples: int = 16,
     progress: bool = True,
     desc: str = "GAN",
@@ -221,12 +233,18 @@ def train_wgan_gp(
     With ``ema_decay`` in (0, 1), an exponential moving average of the generator's weights is kept after every
     generator step (Karras et al. 2018; Yazici et al. 2019): WGAN-GP's generator oscillates around a good solution and
     the average sits closer to it. The sample grids show the average, and the generator returned holds it.
+    With ``lr_decay_epochs`` > 0, both learning rates fall linearly towards 0 over the last ``lr_decay_epochs``
+    epochs (see ``decayed_learning_rate``), so the generator settles instead of oscillating; a run resumed with more
+    epochs continues from its saved state into the decay.
     """
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size),
                         ("n_critic", n_critic)):
         config.require_positive(name, value, integer=True)
     config.require_positive("learning_rate", learning_rate)
     config.require_non_negative("gp_weight", gp_weight)
+    config.require_non_negative("lr_decay_epochs", lr_decay_epochs)
+    if lr_decay_epochs > epochs:
+        raise config.ConfigError(f"lr_decay_epochs ({lr_decay_epochs}) cannot exceed epochs ({epochs})")
     if not (ema_decay == 0 or 0 < ema_decay < 1):
         raise config.ConfigError(f"ema_decay must be 0 (no average) or between 0 and 1, got {ema_decay!r}")
     images = np.asarray(images, np.float32)
@@ -330,6 +348,9 @@ def train_wgan_gp(
     ticks = iter(ticker)
     for epoch in range(start_epoch, epochs):
         rng = np.random.default_rng([seed, epoch])  # per-epoch stream: a resumed run draws what it would have
+        rate = decayed_learning_rate(learning_rate, epoch, epochs, lr_decay_epochs)
+        g_opt.learning_rate.assign(rate)  # a variable the compiled steps read: no retracing
+        c_opt.learning_rate.assign(rate)
         sums = np.zeros(3)
         for _ in range(steps_per_epoch):
             idx = rng.integers(0, len(images), (n_batches, batch_size))
