@@ -65,13 +65,17 @@ def test_colour_baselines_are_judged_like_the_attack():
     assert baselines.record(result) == {name: {"top1": 1.0, "trait_recovery": 1.0} for name in baselines.BASELINES}
 
 
-def test_compare_reads_which_baseline_the_attack_beats():
+def test_compare_reads_which_baseline_the_attack_beats_beyond_the_margin():
     base = {"flat_colour": {"top1": 0.07, "trait_recovery": 0.19},
             "mean_portrait": {"top1": 0.73, "trait_recovery": 0.38}}
     won = baselines.compare({"top1": 0.93, "trait_recovery": 0.75}, base)
     assert won.startswith("On top-1 GMI (93%) beats") and "+20 points" in won and "+37 points" in won
     assert "more than colour and silhouette" in won
-    lost = baselines.compare({"top1": 0.87, "trait_recovery": 0.36}, base)
-    assert "does not beat" in lost and "-2 points" in lost and "no more than colour" in lost
+    level = baselines.compare({"top1": 0.77, "trait_recovery": 0.40}, base)  # +4 and +2 points: within the margin
+    assert level.count("is level with") == 2 and "no more than colour" in level
+    half = baselines.compare({"top1": 0.90, "trait_recovery": 0.30}, base)
+    assert "beats" in half and "falls short of" in half and "one measure only" in half
     with pytest.raises(ValueError, match="trait_recovery"):
         baselines.compare({"top1": 0.9}, base)
+    with pytest.raises(ValueError, match="margin"):
+        baselines.compare({"top1": 0.9, "trait_recovery": 0.5}, base, margin=1.5)

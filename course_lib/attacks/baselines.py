@@ -71,24 +71,34 @@ def record(baselines: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {name: {"top1": b["top1"], "trait_recovery": b["trait_recovery"]} for name, b in baselines.items()}
 
 
-def compare(attack: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
-    """One sentence reading the attack against both baselines on top-1 and trait recovery (shares in [0, 1])."""
+def compare(attack: dict[str, float], baselines: dict[str, dict[str, float]], margin: float = 0.05) -> str:
+    """One sentence reading the attack against the stronger baseline on top-1 and on trait recovery (shares in [0, 1]).
+
+    A gap within ``margin`` (default 5 points: with 15 identities one identity is 6.7 points of top-1) is read as level,
+    not as a win; the attack shows more than colour and silhouette only when it clears both by more than the margin.
+    """
     for key in ("top1", "trait_recovery"):
         if key not in attack or any(key not in b for b in baselines.values()):
             raise ValueError(f"the attack and every baseline need a {key!r} score")
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin must be a share in [0, 1), got {margin!r}")
     labels = {"flat_colour": "a flat image of its mean colour", "mean_portrait": "the per-pixel mean of its portraits"}
-    strongest = {key: max(baselines, key=lambda b: baselines[b][key]) for key in ("top1", "trait_recovery")}
-    parts = []
+    parts, clear = [], []
     for key, what in (("top1", "top-1"), ("trait_recovery", "trait recovery")):
-        best = strongest[key]
+        best = max(baselines, key=lambda b: baselines[b][key])
         gap = attack[key] - baselines[best][key]
-        word = "beats" if gap > 0 else "does not beat"
+        word = "beats" if gap > margin else ("is level with" if gap >= -margin else "falls short of")
+        clear.append(gap > margin)
         parts.append(f"on {what} GMI ({attack[key]:.0%}) {word} the stronger baseline, "
-                     f"{labels.get(best, best)} ({baselines[best][key]:.0%}), by {gap * 100:+.0f} points")
-    both = all(attack[k] > baselines[strongest[k]][k] for k in ("top1", "trait_recovery"))
-    verdict = ("so the attack recovers more than colour and silhouette, which the baselines only get from private "
-               "portraits the attacker never sees" if both else
-               "so on this measure the attack shows no more than colour and silhouette, which the baselines get "
-               "from private portraits")
+                     f"{labels.get(best, best)} ({baselines[best][key]:.0%}; {gap * 100:+.0f} points)")
+    if all(clear):
+        verdict = ("so the attack recovers more than colour and silhouette, which the baselines only get from "
+                   "private portraits the attacker never sees")
+    elif any(clear):
+        verdict = ("so the attack beats colour and silhouette on one measure only: read the grid and the per-trait "
+                   "table before believing more")
+    else:
+        verdict = (f"so, within {margin * 100:.0f} points, the attack shows no more than colour and silhouette, "
+                   "which the baselines get from private portraits")
     sentence = "; ".join(parts)
     return sentence[0].upper() + sentence[1:] + f": {verdict}."
