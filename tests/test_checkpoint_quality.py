@@ -38,3 +38,9 @@ def test_shipped_class_gan_draws_at_its_recorded_frechet_distance():
     recorded = info["metrics"]
     for name in ("frechet_distance", "frechet_distance_real_vs_real"):
         assert measured[name] == pytest.approx(recorded[name], rel=1e-3), name
+
+
+def test_shipped_class_gan_is_within_three_times_the_real_vs_real_floor():
+    """Issue 11: the prior must draw Datamons, not blobs (2,000 steps drew blobs at 13x the floor)."""
+    recorded = checkpoints.entry("class/datamons_gan_generator")["metrics"]
+    assert recorded["frechet_distance"] <= 3 * recorded["frechet_distance_real_vs_real"]
