@@ -96,12 +96,45 @@ def test_raw_pixel_nearest_neighbour_stays_below_60_percent():
     assert 1 / 15 < accuracy < 0.6
 
 
-def test_drawing_in_windows_changes_no_pixel(named, monkeypatch):
+def _extreme_poses(draw):
+    """Wrap _draw_nuisance: largest and smallest scale, +-20 degrees, shifted to the frame's edges, eyes shut or
+    open, mouths closed or wide open, gaze in the corners: where a part's window is hardest to get right."""
+    def extreme(rng, n):
+        nuisance, pick = draw(rng, n), np.random.default_rng(n).choice
+        nuisance["rotation"] = pick([-1, 1], n).astype(np.float32) * np.float32(np.deg2rad(20))
+        nuisance["scale"] = pick(np.array([0.78, 1.1], dtype=np.float32), n)
+        nuisance["shift"] = pick(np.array([-0.22, 0.0, 0.22], dtype=np.float32), (n, 2))
+        nuisance["mouth_open"] = pick(np.array([0.0, 1.0], dtype=np.float32), n)
+        nuisance["eye_open"] = pick(np.array([0.1, 1.0], dtype=np.float32), n)
+        nuisance["gaze"] = pick(np.array([-1.0, 1.0], dtype=np.float32), (n, 2))
+        return nuisance
+    return extreme
+
+
+@pytest.mark.parametrize("poses, size", [("random", 64), ("extreme", 64), ("extreme", 33), ("extreme", 16)])
+def test_drawing_in_windows_changes_no_pixel(named, monkeypatch, poses, size):
+    """Every part is drawn in a window cut around its box; drawing on whole frames instead gives the same bits."""
+    if poses == "extreme":
+        monkeypatch.setattr(dm, "_draw_nuisance", _extreme_poses(dm._draw_nuisance))
     identities = named + dm.public_identities(30)
-    windowed = dm.render(identities, 2, size=64, seed=4).images
-    monkeypatch.setattr(dm._Canvas, "window", lambda self, cx, cy, half: self)
-    whole = dm.render(identities, 2, size=64, seed=4).images
+    windowed = dm.render(identities, 2, size=size, seed=4).images
+    monkeypatch.setattr(dm, "_WINDOWS", False)
+    whole = dm.render(identities, 2, size=size, seed=4).images
     np.testing.assert_array_equal(windowed, whole)
+
+
+@pytest.mark.parametrize("size, means, mean_square, sums, mask", [
+    (32, [0.5918078, 0.6221818, 0.6089713], 0.4080885, [1620.52966, 2092.041387, 2596.223949], 5071),
+    (64, [0.5917728, 0.6226751, 0.6093089], 0.4114174, [6500.15418, 8367.733943, 10398.212351], 21638),
+])
+def test_renders_match_their_fingerprint(named, size, means, mean_square, sums, mask):
+    """Numbers of the first renderer (RENDERER_VERSION 1), which every shipped checkpoint was trained on: a faster
+    renderer must draw the same pixels (they may differ in their last bits between CPUs, hence the tolerances)."""
+    images = dm.render(named, 2, size=size, seed=0).images.astype(np.float64)
+    np.testing.assert_allclose(images.mean(axis=(0, 1, 2)), means, atol=2e-7)
+    np.testing.assert_allclose((images ** 2).mean(), mean_square, atol=2e-7)
+    np.testing.assert_allclose(images.reshape(len(images), -1).sum(axis=1)[[0, 7, 29]], sums, atol=1e-3)
+    assert int(dm.creature_masks(named, 2, size=size, seed=0).sum()) == mask
 
 
 def test_describe_and_trait_table_name_every_trait(named):

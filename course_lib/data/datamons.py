@@ -8,6 +8,8 @@ mouth, accessory); a portrait varies what a photo varies (pose, scale, position,
 The renderer is vectorised: every shape is a signed distance field evaluated on broadcast coordinate grids for a
 whole batch of portraits at once (no per-pixel or per-portrait Python loop), then alpha-composited with
 antialiased edges. No drawing library rasterises SDFs on numpy batches, hence the hand-written primitives below.
+Each part is drawn only in a window around it, cut per portrait from the frame (the mouth costs a mouth's area, not
+a portrait's); a window holds every pixel its part can touch, so the pixels are those of drawing on whole frames.
 """
 from __future__ import annotations
 
@@ -245,11 +247,10 @@ def _render(identities: list[Identity], per_identity: int, size: int, seed: int,
         nuisance["background"] = np.full_like(nuisance["background"], flat_background)
         nuisance["noise"] = np.zeros_like(nuisance["noise"])
     images = np.empty((len(labels), size, size, 3), dtype=np.float32)
-    for start in range(0, len(labels), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        planar = _render_chunk(traits[part], {k: v[part] for k, v in nuisance.items()}, size, rng)
-        for c in range(3):  # channel by channel: a strided copy this way is ~10x faster than moveaxis
-            images[part, :, :, c] = planar[c]
+    chunk = max(1, _CHUNK_PIXELS // (size * size))  # portraits drawn at once (the pixels do not depend on it)
+    for start in range(0, len(labels), chunk):
+        part = slice(start, start + chunk)
+        _render_chunk(traits[part], {k: v[part] for k, v in nuisance.items()}, size, rng, images[part])
     return images, labels, traits
 
 
@@ -290,7 +291,7 @@ def _draw_nuisance(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 # --- drawing: signed distance fields on a batch -------------------------------------------------------------------
 
 _BG_NODES = 4  # background control points per side
-_CHUNK = 128  # portraits per chunk: keeps each (chunk, size, size) float32 plane in cache
+_CHUNK_PIXELS = 64 * 64 * 64  # pixels per chunk of portraits: a float32 plane of 1 MB stays in a core's cache
 
 _COLOURS = np.array([
     (0.92, 0.26, 0.26), (0.98, 0.55, 0.14), (0.98, 0.88, 0.30), (0.48, 0.80, 0.32),
@@ -321,60 +322,120 @@ _TRAIT_INDEX = {t: k for k, t in enumerate(TRAITS)}
 
 class _Canvas:
     """A batch of portraits being drawn: creature coordinates of every pixel, pixel size, per-portrait parameters
-    and the planar RGB image (3, n, h, w) (planar so that every numpy loop runs along a contiguous image row)."""
+    and the planar RGB image (3, n, h, w) (planar so that every numpy loop runs along a contiguous image row).
+    ``inside`` is the body's coverage less its outline, once the body is drawn (it clips patterns and the cheeks)."""
 
     def __init__(self, x, y, inv_px, image, params, grid):
-        self.x, self.y, self.inv_px, self.image, self.p, self.grid = x, y, inv_px, image, params, grid
+        """``x`` and ``y`` may be a function giving both, called on first use (windows compute their own)."""
+        self._x, self._y, self.inv_px, self.image, self.p, self.grid = x, y, inv_px, image, params, grid
+        self._home = None  # where a window or subset was cut from: (canvas, where, (h, w) or None for a subset, ...)
+        self._inside = None
+
+    @property
+    def x(self) -> np.ndarray:
+        if callable(self._x):
+            self._x, self._y = self._x()
+        return self._x
+
+    @property
+    def y(self) -> np.ndarray:
+        if callable(self._x):
+            self._x, self._y = self._x()
+        return self._y
+
+    @property
+    def inside(self) -> np.ndarray:
+        if self._inside is None and self._home is not None:  # cut from the home canvas on first use only
+            canvas, where, shape = self._home[:3]
+            self._inside = canvas.inside[where] if shape is None else _tiles(canvas.inside, *shape)[where]
+        return self._inside
 
     def subset(self, index: np.ndarray) -> "_Canvas":
-        return _Canvas(self.x[index], self.y[index], self.inv_px[index], np.ascontiguousarray(self.image[:, index]),
-                       {k: v[index] for k, v in self.p.items()}, self.grid)
+        """The portraits ``index`` on their own (whole frames); paint on it, then ``put_back``."""
+        sub = _Canvas(self.x[index], self.y[index], self.inv_px[index], np.take(self.image, index, axis=1),
+                      {k: v[index] for k, v in self.p.items()}, self.grid)
+        sub._home = (self, index, None)
+        return sub
 
-    def window(self, cx, cy, half: float) -> "_Canvas":
-        """The same canvas cropped, per portrait, to the pixels around creature point (cx, cy) that hold a disk of
-        radius ``half``: a part (the face, the ears, ...) then costs its own area, not the whole image's.
-        Paint on the result, then ``put_back``."""
-        p, (n, size) = self.p, self.image.shape[1:3]
-        side = 2 * (int(np.ceil(half * float(p["scale"].max()) * size / 2)) + 2)
-        if side >= size:
-            return self
-        cos, sin, scale = p["cs"] * p["scale"], p["ss"] * p["scale"], p["scale"]
-        centre_x = p["tx"] + scale * (cos * cx - sin * cy)  # creature -> image coordinates
-        centre_y = p["ty"] + scale * (sin * cx + cos * cy)
-        corner = lambda c: np.clip(np.floor((c.reshape(n) + 1) / 2 * size - 0.5).astype(np.int64)  # noqa: E731
-                                   - side // 2 + 1, 0, size - side)
-        top, left = corner(centre_y), corner(centre_x)
-        steps = np.arange(side)
-        dx = self.grid[left[:, None] + steps][:, None, :] - p["tx"]
-        dy = self.grid[top[:, None] + steps][:, :, None] - p["ty"]
-        where = (np.arange(n), top, left)
-        params = dict(p)
-        if "inside" in p:
-            params["inside"] = _tiles(p["inside"], side)[where]
-        sub = _Canvas(dx * p["cs"] + dy * p["ss"], dy * p["cs"] - dx * p["ss"], self.inv_px,
-                      np.ascontiguousarray(_tiles(self.image, side)[(slice(None),) + where]), params, self.grid)
-        sub._home = (self, where, side)
+    def window(self, box: "_Box", index: np.ndarray | None = None) -> "_Canvas":
+        """The portraits ``index`` (all by default), each cropped to the pixels that can hold ``box``: a part (an
+        ear, the mouth, ...) then costs its own area, not the whole image's. Paint on the result, then ``put_back``.
+
+        The crop is one size for the whole batch (the largest any of its portraits needs) and placed per portrait;
+        pixels are computed exactly as on the whole frame, so a crop that holds every pixel a part touches changes
+        no pixel (``_WINDOWS = False`` draws on whole frames to check it)."""
+        p, size = self.p, self.image.shape[2]
+        cx, cy, ax, ay, kx, ky = box(p)
+        if index is not None:
+            p = {k: v[index] for k, v in p.items()}
+            cx, cy, ax, ay, kx, ky = (v if np.ndim(v) == 0 else v[index] for v in (cx, cy, ax, ay, kx, ky))
+        n, scale, cos, sin = len(p["scale"]), p["scale"], p["cos"], p["sin"]
+        c, s = np.abs(cos), np.abs(sin)
+        # half extents in pixels of the rotated box, grown by k half-pixel antialiasing ramps (k > 1 where a shape's
+        # approximate distance runs slower than the true one: thin ellipses, sharp corners), then 2 pixels more
+        px = scale * (size / 2)
+        w = min(2 * int(np.ceil(np.max(px * (ax * c + ay * s) + 0.5 * (kx * c + ky * s)))) + 4, size)
+        h = min(2 * int(np.ceil(np.max(px * (ax * s + ay * c) + 0.5 * (kx * s + ky * c)))) + 4, size)
+        if not _WINDOWS or (w == size and h == size):
+            return self if index is None else self.subset(index)
+        # the pixel nearest the box centre, then the corner of a crop around it (inside the frame)
+        centre = np.concatenate([p["tx"] + scale * (cos * cx - sin * cy), p["ty"] + scale * (sin * cx + cos * cy)],
+                                axis=1).reshape(n, 2)
+        corner = np.floor((centre + 1) * (size / 2) - 0.5).astype(np.int64) - [w // 2 - 1, h // 2 - 1]
+        np.clip(corner, 0, [size - w, size - h], out=corner)
+        left, top = corner[:, 0], corner[:, 1]
+        dx = self.grid[left[:, None] + np.arange(w)][:, None, :] - p["tx"]
+        dy = self.grid[top[:, None] + np.arange(h)][:, :, None] - p["ty"]
+        where = (np.arange(n) if index is None else index, top, left)
+        tiles = _tiles(self.image, h, w, writeable=True)
+        image = np.empty((3, n, h, w), dtype=self.image.dtype)
+        for ch in range(3):  # channel by channel: each gather then writes one contiguous block
+            image[ch] = tiles[ch][where]
+        sub = _Canvas(dx * p["cs"] + dy * p["ss"], dy * p["cs"] - dx * p["ss"], self.inv_px if index is None
+                      else self.inv_px[index], image, p, self.grid)
+        sub._home = (self, where, (h, w), tiles)
         return sub
 
     def put_back(self) -> None:
-        """Write a window's pixels back into the canvas it was cut from."""
-        home = getattr(self, "_home", None)
-        if home is not None:
-            canvas, where, side = home
-            _tiles(canvas.image, side, writeable=True)[(slice(None),) + where] = self.image
+        """Write a window's or subset's pixels back into the canvas it was cut from."""
+        if self._home is None:
+            return
+        if self._home[2] is None:
+            canvas, index, _ = self._home
+            canvas.image[:, index] = self.image
+            return
+        _, where, _, tiles = self._home
+        for ch in range(3):
+            tiles[ch][where] = self.image[ch]
 
     def alpha(self, d: np.ndarray, grow: float = 0.0) -> np.ndarray:
         """Antialiased coverage of the region d < -grow: a one-pixel ramp across the edge."""
-        a = (d + grow) * self.inv_px
+        if grow:
+            a = d + grow
+            a *= self.inv_px
+        else:  # d + 0.0 would only turn -0.0 into +0.0, which the product and 0.5 - a below make no matter
+            a = d * self.inv_px
         np.subtract(0.5, a, out=a)
         np.maximum(a, 0.0, out=a)
         return np.minimum(a, 1.0, out=a)
 
     def paint(self, alpha: np.ndarray, colour: np.ndarray) -> None:
         """Alpha-composite ``colour``, shared (3,) or per portrait (n, 3, 1, 1), over the image."""
+        image = self.image
+        if alpha.shape != image.shape[1:]:  # a broadcast coverage: the plain way
+            for c in range(3):
+                plane = image[c]
+                plane += alpha * ((colour[c] if colour.ndim == 1 else colour[:, c]) - plane)
+            return
+        # plane += alpha * (colour - plane), with the same roundings (in alpha's precision if it is float64, as
+        # numpy's promotion does) and without a temporary per operation
+        diff = np.empty_like(image[0])
+        step = diff if alpha.dtype == diff.dtype else np.empty(alpha.shape, np.result_type(alpha, diff))
         for c in range(3):
-            plane = self.image[c]
-            plane += alpha * ((colour[c] if colour.ndim == 1 else colour[:, c]) - plane)
+            plane = image[c]
+            np.subtract(colour[c] if colour.ndim == 1 else colour[:, c], plane, out=diff)
+            np.multiply(alpha, diff, out=step)
+            np.add(plane, step, out=plane)
 
     def paint_outlined(self, d: np.ndarray, colour: np.ndarray, width: float = _OUTLINE) -> None:
         """A filled shape with an ink outline: the cartoon look."""
@@ -382,15 +443,24 @@ class _Canvas:
         self.paint(self.alpha(d, width), colour)
 
 
-def _tiles(planes: np.ndarray, side: int, writeable: bool = False) -> np.ndarray:
-    """View of every side x side tile of (..., n, h, w) images: [..., i, top, left] is portrait i's tile there.
-    Fancy-indexing it copies whole tile rows at once, much faster than gathering pixel by pixel."""
-    return np.lib.stride_tricks.sliding_window_view(planes, (side, side), axis=(-2, -1), writeable=writeable)
+# Where a part can paint (the _..._BOX functions at the end): from the canvas parameters, the creature-space box
+# centre (cx, cy), half extents (ax, ay) and ramp factors (kx, ky), each a number or a per-portrait (n, 1, 1) array.
+_Box = Callable[[Mapping[str, np.ndarray]], tuple]
+_WINDOWS = True  # False: draw every part on whole frames (slow; the windows must not change a pixel)
 
 
-def _windowed(canvas: _Canvas, cx, cy, half: float, painter: Callable[[_Canvas], None]) -> None:
-    """Run ``painter`` on the window of ``canvas`` around creature point (cx, cy) and write the pixels back."""
-    window = canvas.window(cx, cy, half)
+def _tiles(planes: np.ndarray, h: int, w: int, writeable: bool = False) -> np.ndarray:
+    """View of every h x w tile of (..., n, H, W) images: [..., i, top, left] is portrait i's tile there.
+    Fancy-indexing it copies whole tile rows at once, much faster than gathering pixel by pixel.
+    (numpy's sliding_window_view, without its checks: it is called for every window.)"""
+    *lead, rows, cols = planes.shape
+    return np.lib.stride_tricks.as_strided(planes, (*lead, rows - h + 1, cols - w + 1, h, w),
+                                           planes.strides + planes.strides[-2:], writeable=writeable)
+
+
+def _windowed(canvas: _Canvas, box: _Box, painter: Callable[[_Canvas], None], index: np.ndarray | None = None) -> None:
+    """Run ``painter`` on the window of ``canvas`` (portraits ``index``) that holds ``box``; write the pixels back."""
+    window = canvas.window(box, index)
     painter(window)
     window.put_back()
 
@@ -435,27 +505,22 @@ def _rotate(x, y, cx, cy, degrees):
     return dx * np.cos(a) + dy * np.sin(a), -dx * np.sin(a) + dy * np.cos(a)
 
 
-def _by_value(canvas: _Canvas, trait: str, painters: Mapping[str, Callable[[_Canvas], None]]) -> None:
-    """Run each trait value's painter on just the portraits that have that value (one gather per value)."""
+def _by_value(canvas: _Canvas, trait: str, painters: Mapping[str, tuple[Callable[[_Canvas], None], _Box]]) -> None:
+    """Run each trait value's painter, in the window of its box, on just the portraits that have that value."""
     values = canvas.p["traits"][:, _TRAIT_INDEX[trait]]
     for k, name in enumerate(TRAITS[trait]):
-        painter = painters.get(name)
-        if painter is None:
+        if name not in painters:
             continue
         index = np.flatnonzero(values == k)
         if len(index) == 0:
             continue
-        if len(index) == len(values):
-            painter(canvas)
-            continue
-        sub = canvas.subset(index)
-        painter(sub)
-        canvas.image[:, index] = sub.image
+        painter, box = painters[name]
+        _windowed(canvas, box, painter, None if len(index) == len(values) else index)
 
 
 def _render_chunk(traits: np.ndarray, nuisance: Mapping[str, np.ndarray], size: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Draw one chunk of portraits; returns the planar image (3, n, size, size)."""
+                  rng: np.random.Generator, out: np.ndarray) -> None:
+    """Draw one chunk of portraits into ``out`` (n, size, size, 3); drawing is planar, (3, n, size, size)."""
     n = len(traits)
     grid = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0)
     gx, gy = grid[None, None, :], grid[None, :, None]
@@ -469,12 +534,16 @@ def _render_chunk(traits: np.ndarray, nuisance: Mapping[str, np.ndarray], size: 
     scale = col(nuisance["scale"])
     cs, ss = col(np.cos(nuisance["rotation"])) / scale, col(np.sin(nuisance["rotation"])) / scale
     tx, ty = col(nuisance["shift"][:, 0]), col(nuisance["shift"][:, 1])
-    dx, dy = gx - tx, gy - ty
-    x, y = dx * cs + dy * ss, dy * cs - dx * ss
+
+    def coordinates():  # of every pixel, only if a part needs the whole frame (windows compute their own)
+        dx, dy = gx - tx, gy - ty
+        return dx * cs + dy * ss, dy * cs - dx * ss
+
     body = _BODY[traits[:, 0]]
     eyes = _EYES[traits[:, 3]]
     params = {
         "traits": traits, "tx": tx, "ty": ty, "cs": cs, "ss": ss, "scale": scale,
+        "cos": col(np.cos(nuisance["rotation"])), "sin": col(np.sin(nuisance["rotation"])),  # to place windows
         "hx": col(body[:, 0]), "hy": col(body[:, 1]), "r": col(body[:, 2]), "taper": col(body[:, 3]),
         "top": col(_BODY_Y - body[:, 1]),
         "colour": _COLOURS[traits[:, 1]].reshape(n, 3, 1, 1),
@@ -483,7 +552,7 @@ def _render_chunk(traits: np.ndarray, nuisance: Mapping[str, np.ndarray], size: 
         "gx": col(nuisance["gaze"][:, 0]), "gy": col(nuisance["gaze"][:, 1]),
         "mouth": col(nuisance["mouth_open"]),
     }
-    canvas = _Canvas(x, y, size / 2.0 * scale, image, params, grid)
+    canvas = _Canvas(coordinates, None, size / 2.0 * scale, image, params, grid)
     _draw_creature(canvas)
 
     # lighting: contrast, brightness with a directional falloff, colour cast, sensor noise
@@ -496,12 +565,14 @@ def _render_chunk(traits: np.ndarray, nuisance: Mapping[str, np.ndarray], size: 
         noise += col(nuisance["brightness"] * (0.5 - 0.5 * nuisance["contrast"]) + nuisance["cast"][:, c])
         plane = image[c]
         plane *= gain
-        plane *= col(1.0 + (1 - c) * nuisance["warmth"])
+        if c != 1:  # green's white-balance factor is exactly 1
+            plane *= col(1.0 + (1 - c) * nuisance["warmth"])
         plane += noise
         np.maximum(plane, 0.0, out=plane)
         np.minimum(plane, 1.0, out=plane)
-        noise -= col(nuisance["brightness"] * (0.5 - 0.5 * nuisance["contrast"]) + nuisance["cast"][:, c])
-    return image
+        out[..., c] = plane  # a strided copy is ~4x faster than a ufunc writing there (or than moveaxis)
+        if c < 2:
+            noise -= col(nuisance["brightness"] * (0.5 - 0.5 * nuisance["contrast"]) + nuisance["cast"][:, c])
 
 
 def _interpolation_matrix(size: int) -> np.ndarray:
@@ -512,49 +583,73 @@ def _interpolation_matrix(size: int) -> np.ndarray:
 
 
 def _draw_creature(cv: _Canvas) -> None:
-    """Paint back to front. Parts are grouped into windows (ears, feet, face, chest) so each group costs its own
-    area; every window is large enough to hold its parts at any pose (a test checks windows change no pixel)."""
-    top = cv.p["top"]
+    """Paint back to front. Every part is drawn in its own window (see ``_Canvas.window``), so it costs its own
+    area; every box holds its part at any pose (tests check that windows change no pixel)."""
     # behind the body: ears and the antenna's stalk, the shadow and the feet
-    _windowed(cv, 0.0, top - 0.12, 0.72,
-              lambda w: _by_value(w, "head", {"cat ears": _cat_ears, "bunny ears": _bunny_ears, "antenna": _antenna}))
-    _windowed(cv, 0.0, _BODY_Y + 0.46, 0.66, _feet)
+    _by_value(cv, "head", {"cat ears": (_cat_ears, _CAT_EARS_BOX), "bunny ears": (_bunny_ears, _BUNNY_EARS_BOX),
+                           "antenna": (_antenna, _ANTENNA_BOX)})
+    _windowed(cv, _SHADOW_BOX, _shadow)
+    _windowed(cv, _FEET_BOX, _feet)
 
-    # the body: a rounded box, tapered for pears
+    # the body; "inside" (the body less its outline) clips the patterns, the shine and the cheeks
+    body = cv.window(_BODY_BOX)
+    inside = _body(body)
+    body.put_back()
+    if body is not cv:
+        inside, window = np.zeros(cv.image.shape[1:], dtype=inside.dtype), inside
+        _tiles(inside, *body._home[2], writeable=True)[body._home[1]] = window
+    cv._inside = inside
+
+    _by_value(cv, "pattern", {"spots": (_spots, _INSIDE_BOX), "stripes": (_stripes, _INSIDE_BOX),
+                              "belly": (_belly, _BELLY_BOX)})
+    _by_value(cv, "head", {"tuft": (_tuft, _TUFT_BOX), "antenna": (_antenna_ball, _ANTENNA_BALL_BOX),
+                           "horns": (_horns, _HORNS_BOX)})
+    # the face
+    _windowed(cv, _SHINE_BOX, _shine)
+    _windowed(cv, _CHEEKS_BOX, _cheeks)
+    _windowed(cv, _EYES_BOX, _draw_eyes)
+    _by_value(cv, "mouth", {"smile": (_smile, _SMILE_BOX), "open": (_open_mouth, _OPEN_MOUTH_BOX),
+                            "fangs": (_fangs, _FANGS_BOX), "beak": (_beak, _BEAK_BOX)})
+    _by_value(cv, "accessory", {"glasses": (_glasses, _GLASSES_BOX)})
+    _by_value(cv, "accessory", {"bowtie": (_bowtie, _BOWTIE_BOX), "medal": (_medal, _MEDAL_BOX),
+                                "scarf": (_scarf, _SCARF_BOX)})
+
+
+def _body(cv: _Canvas) -> np.ndarray:
+    """The body, a rounded box tapered for pears; returns its coverage less the outline (which clips patterns)."""
     x, y, p = cv.x, cv.y, cv.p
-    bx = np.abs(x) / (1.0 + p["taper"] * (y - _BODY_Y))
+    if p["taper"].any():
+        bx = np.abs(x) / (1.0 + p["taper"] * (y - _BODY_Y))
+    else:  # no pear here: the divisor would be exactly 1
+        bx = np.abs(x)
     qx = bx - (p["hx"] - p["r"])
     qy = np.abs(y - _BODY_Y) - (p["hy"] - p["r"])
     d_body = np.sqrt(np.maximum(qx, 0.0) ** 2 + np.maximum(qy, 0.0) ** 2) + np.minimum(np.maximum(qx, qy), 0.0) - p["r"]
-    cv.paint_outlined(d_body, p["colour"])
-    cv.p = {**p, "inside": cv.alpha(d_body, _OUTLINE)}
-
-    _by_value(cv, "pattern", {"spots": _spots, "stripes": _stripes, "belly": _belly})
-    _windowed(cv, 0.0, top - 0.1, 0.46,
-              lambda w: _by_value(w, "head", {"tuft": _tuft, "antenna": _antenna_ball, "horns": _horns}))
-    _windowed(cv, 0.0, _BODY_Y - 0.04, 0.55, _face)
-    _windowed(cv, 0.0, _BODY_Y + 0.32, 0.32, lambda w: _by_value(w, "accessory", {"bowtie": _bowtie, "medal": _medal}))
-    _by_value(cv, "accessory", {"scarf": _scarf})
+    inside = cv.alpha(d_body, _OUTLINE)
+    cv.paint(cv.alpha(d_body), _INK)  # paint_outlined, keeping the fill's coverage
+    cv.paint(inside, p["colour"])
+    return inside
 
 
-def _face(cv: _Canvas) -> None:
-    _cheeks_and_shine(cv)
-    _draw_eyes(cv)
-    _by_value(cv, "mouth", {"smile": _smile, "open": _open_mouth, "fangs": _fangs, "beak": _beak})
-    _by_value(cv, "accessory", {"glasses": _glasses})
+def _shadow(cv: _Canvas) -> None:
+    x, y, p = cv.x, cv.y, cv.p
+    cv.paint(cv.alpha(_ellipse(x, y, 0.0, _BODY_Y + p["hy"] + 0.06, p["hx"] * 0.9, 0.09)) * 0.25, _INK)
 
 
 def _feet(cv: _Canvas) -> None:
     x, y, p = cv.x, cv.y, cv.p
-    cv.paint(cv.alpha(_ellipse(x, y, 0.0, _BODY_Y + p["hy"] + 0.06, p["hx"] * 0.9, 0.09)) * 0.25, _INK)
     cv.paint_outlined(_ellipse(np.abs(x), y, 0.2, _BODY_Y + p["hy"] - 0.02, 0.13, 0.08), p["colour"] * 0.72)
 
 
-def _cheeks_and_shine(cv: _Canvas) -> None:
-    """A glossy highlight and rosy cheeks: every Datamon has them."""
+def _shine(cv: _Canvas) -> None:
+    """A glossy highlight: every Datamon has one (and rosy cheeks)."""
     x, y, p = cv.x, cv.y, cv.p
-    cv.paint(cv.alpha(_ellipse(x, y, -p["hx"] * 0.45, p["top"] + 0.16, 0.11, 0.07)) * 0.35 * p["inside"], _WHITE)
-    cv.paint(cv.alpha(_ellipse(np.abs(x), y, 0.32, _BODY_Y + 0.06, 0.08, 0.045)) * 0.45 * p["inside"], _BLUSH)
+    cv.paint(cv.alpha(_ellipse(x, y, -p["hx"] * 0.45, p["top"] + 0.16, 0.11, 0.07)) * 0.35 * cv.inside, _WHITE)
+
+
+def _cheeks(cv: _Canvas) -> None:
+    x, y, p = cv.x, cv.y, cv.p
+    cv.paint(cv.alpha(_ellipse(np.abs(x), y, 0.32, _BODY_Y + 0.06, 0.08, 0.045)) * 0.45 * cv.inside, _BLUSH)
 
 
 def _draw_eyes(cv: _Canvas) -> None:
@@ -633,7 +728,7 @@ def _spots(cv: _Canvas) -> None:
     d = np.minimum(np.minimum(_circle(x, y, -0.38, 0.1, 0.12), _circle(x, y, 0.36, 0.24, 0.13)),
                    np.minimum(_circle(x, y, 0.34, -0.2, 0.09), _circle(x, y, -0.24, 0.4, 0.09)))
     d = np.minimum(d, _circle(x, y, -0.18, -0.36, 0.08))
-    cv.paint(cv.alpha(d) * p["inside"], p["colour"] * 0.55)
+    cv.paint(cv.alpha(d) * cv.inside, p["colour"] * 0.55)
 
 
 def _stripes(cv: _Canvas) -> None:
@@ -641,13 +736,13 @@ def _stripes(cv: _Canvas) -> None:
     band = np.abs((y * 4.0 + 0.2) % 1.0 - 0.5) - 0.16  # in band units; one band every 0.25
     sides = p["hx"] * 0.62 - np.abs(x) + np.abs(y) * 0.25
     d = np.maximum(band / 4.0, sides)
-    cv.paint(cv.alpha(d) * p["inside"], p["colour"] * 0.62)
+    cv.paint(cv.alpha(d) * cv.inside, p["colour"] * 0.62)
 
 
 def _belly(cv: _Canvas) -> None:
     p = cv.p
     d = _ellipse(cv.x, cv.y, 0.0, _BODY_Y + p["hy"] * 0.62, p["hx"] * 0.62, p["hy"] * 0.45)
-    cv.paint(cv.alpha(d) * p["inside"], p["colour"] * 0.45 + 0.55)
+    cv.paint(cv.alpha(d) * cv.inside, p["colour"] * 0.45 + 0.55)
 
 
 # mouths (openness is the expression) -----------------------------------------------------------------------------
@@ -717,6 +812,41 @@ def _medal(cv: _Canvas) -> None:
     cv.paint_outlined(_circle(x, y, 0.0, 0.19, 0.075), _GOLD, width=0.03)
     cv.paint(cv.alpha(_circle(x, y, -0.02, 0.17, 0.02)), _WHITE)
 
+
+
+# --- windows: where each part can paint -----------------------------------------------------------------------------
+# A box is the creature-space rectangle, centre (cx, cy) and half extents (ax, ay), outside which a part leaves
+# every pixel alone when drawn sharp; (kx, ky) say how many half-pixel antialiasing ramps its edges can reach
+# beyond it (1 for a true distance; more for approximate ones: an ellipse of radii rx >= ry reaches rx / ry ramps
+# along x, a polygon's corner 1 / sin(half its angle)). Numbers may depend on the portrait (body, eyes). Each was
+# checked by drawing the part alone on a fine grid for every body, eyes, mouth opening and lid, with ramps of up to
+# 0.08 (16 pixels at the smallest scale): the k found plus at least 0.3; windows then add 2 pixels on every side.
+
+_EYE_Y = _BODY_Y - 0.1
+_BODY_BOX = lambda p: (0.0, _BODY_Y, p["hx"] * (1.0 + p["taper"] * p["hy"]), p["hy"], 1.3, 1.3)  # noqa: E731
+_INSIDE_BOX = lambda p: (0.0, _BODY_Y, p["hx"] * (1.0 + p["taper"] * p["hy"]) - _OUTLINE, p["hy"] - _OUTLINE,  # noqa
+                         1.3, 1.3)  # where the body less its outline is: patterns
+_BELLY_BOX = lambda p: (0.0, _BODY_Y + 0.585 * p["hy"] - 0.0225, 0.62 * p["hx"], 0.415 * p["hy"] - 0.0225,  # noqa
+                        2.4, 1.4)  # the belly ellipse, clipped to the inside at the bottom
+_CAT_EARS_BOX = lambda p: (0.0, p["top"] - 0.12, p["hx"] * 0.95, 0.24, 1.6, 5.0)  # noqa: E731
+_BUNNY_EARS_BOX = lambda p: (0.0, p["top"] - 0.2, 0.3, 0.3, 1.4, 3.8)  # noqa: E731
+_ANTENNA_BOX = lambda p: (0.0, p["top"] - 0.1, 0.02, 0.2, 1.3, 1.3)  # noqa: E731
+_SHADOW_BOX = lambda p: (0.0, _BODY_Y + p["hy"] + 0.06, p["hx"] * 0.9, 0.09, p["hx"] * 10.0 + 0.3, 1.3)  # noqa
+_FEET_BOX = lambda p: (0.0, _BODY_Y + p["hy"] - 0.02, 0.33, 0.08, 2.0, 1.3)  # noqa: E731
+_TUFT_BOX = lambda p: (0.0, p["top"] - 0.08, 0.16, 0.155, 1.8, 3.0)  # noqa: E731
+_ANTENNA_BALL_BOX = lambda p: (0.0, p["top"] - 0.33, 0.075, 0.075, 1.3, 1.3)  # noqa: E731
+_HORNS_BOX = lambda p: (0.0, p["top"] - 0.055, 0.35, 0.16, 1.6, 3.1)  # noqa: E731
+_SHINE_BOX = lambda p: (-p["hx"] * 0.45, p["top"] + 0.16, 0.11, 0.07, 1.9, 1.3)  # noqa: E731
+_CHEEKS_BOX = lambda p: (0.0, _BODY_Y + 0.06, 0.4, 0.045, 2.1, 1.3)  # noqa: E731
+_EYES_BOX = lambda p: (0.0, _EYE_Y, p["ex"] + p["er"] + 0.01, p["er"] + 0.01, 1.3, 1.3)  # noqa: E731
+_SMILE_BOX = lambda p: (0.0, _MOUTH_Y + 0.05, 0.12, 0.05, 6.3, 1.3)  # noqa: E731
+_OPEN_MOUTH_BOX = lambda p: (0.0, _MOUTH_Y + 0.066, 0.085, 0.11, 2.7, 1.6)  # noqa: E731
+_FANGS_BOX = lambda p: (0.0, _MOUTH_Y + 0.0475, 0.15, 0.0525, 5.3, 2.5)  # noqa: E731
+_BEAK_BOX = lambda p: (0.0, _MOUTH_Y + 0.015, 0.15, 0.115, 3.6, 1.5)  # noqa: E731
+_GLASSES_BOX = lambda p: (0.0, _EYE_Y, p["ex"] + p["er"] + 0.072, p["er"] + 0.072, 1.3, 1.3)  # noqa: E731
+_BOWTIE_BOX = lambda p: (0.0, _BODY_Y + 0.3, 0.14, 0.08, 1.3, 2.0)  # noqa: E731
+_MEDAL_BOX = lambda p: (0.0, _BODY_Y + 0.3125, 0.2, 0.1525, 2.9, 1.3)  # noqa: E731
+_SCARF_BOX = lambda p: (0.0, _BODY_Y + 0.34, p["hx"] * 1.02, 0.16, 1.3, 1.3)  # noqa: E731
 
 __all__ = [
     "NAMED", "TRAITS", "Identity", "Portraits", "Splits", "named_identities", "public_identities", "render",
