@@ -155,8 +155,18 @@ def trait_classifier_accuracy(checkpoint_info: dict) -> dict[str, float]:
     """The trait judge's accuracy per trait on held-out real portraits, as recorded when its checkpoint was made.
 
     ``checkpoint_info``: what ``train_checkpoints.obtain`` returns for the trait classifier. Reads
-    ``trait_classifier_acc`` (held-out public and named portraits), else the older ``per_trait_acc`` (named only);
-    empty when the network was just trained without measuring (never the case for shipped checkpoints).
+    ``trait_classifier_acc``: per trait, the lower of two accuracies, on the portraits of the public identities held
+    out of its training (``public_held_out_per_trait_acc``) and on the named Datamons' private test portraits
+    (``per_trait_acc``); else, for an entry made before both were measured, ``per_trait_acc`` (named only).
+    Empty when neither was recorded.
     """
     recorded = checkpoint_info.get("metrics", {})
     return {t: float(a) for t, a in (recorded.get("trait_classifier_acc") or recorded.get("per_trait_acc") or {}).items()}
+
+
+def trait_classifier_accuracy_by_set(checkpoint_info: dict) -> dict[str, dict[str, float]]:
+    """The two accuracies ``trait_classifier_accuracy`` takes the lower of, per trait, by set:
+    ``{"public held out": {...}, "named test": {...}}`` (a set its checkpoint did not measure is left out)."""
+    recorded = checkpoint_info.get("metrics", {})
+    sets = {"public held out": "public_held_out_per_trait_acc", "named test": "per_trait_acc"}
+    return {label: {t: float(a) for t, a in recorded[key].items()} for label, key in sets.items() if recorded.get(key)}

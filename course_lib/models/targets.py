@@ -108,19 +108,41 @@ def trait_trunk(trait_model: tf.keras.Model, at: str = "shared") -> tf.keras.Mod
     return tf.keras.Model(trait_model.inputs, output, name=f"trait_{at}_features")
 
 
+# The trait judge. Its eyes, mouth and stripes are a few pixels at 32 x 32, so it needs what the targets do not: two
+# convolutions and batch norm per stage, each stage's global maximum next to the flattened map (so a head can ask "is
+# there a fang anywhere?"), and many identities. Measured: on the public split alone (180 identities, 30 portraits
+# each) the nets learnt to recognise identities and then recalled their traits (eyes 83 % and mouth 51 % on identities
+# seen in training, 40-56 % and 32-42 % on unseen ones); on freshly drawn identities the gap closed. Trained on the eyes and
+# mouth alone, with the flattened map only the two heads stayed at chance for 8 epochs; with the global maxima and
+# batch norm on the shared layer they reached 96 % and 65 % in 6.
+
+TRAIT_LOSS_WEIGHTS = {"pattern": 3.0, "mouth": 3.0}  # the few-pixel traits, learnt last; others 1
+
+
 def trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, int], width: int = 32) -> tf.keras.Model:
-    """A shared CNN trunk with one logits head per trait (body, colour, ...); outputs a dict trait -> logits."""
+    """A shared CNN trunk with one logits head per trait (body, colour, ...); outputs a dict trait -> logits.
+
+    Three stages of two 3 x 3 convolutions with batch norm (``width``, ``2 * width``, ``4 * width`` channels), each
+    followed by 2 x 2 max pooling. The heads share one Dense layer with batch norm (``4 * width`` units, the
+    ``"shared"`` cut of ``trait_trunk``) that reads the flattened last feature map (the ``"convolutions"`` cut:
+    ``(size / 8)^2 * 4 * width`` numbers, 2,048 at 32 x 32 and width 32) and the global maximum of every stage.
+    """
     if not trait_sizes:
         raise ValueError("trait_sizes must name at least one trait")
     config.require_positive("width", width, integer=True)
     L = tf.keras.layers
     inputs = L.Input(input_shape)
     x = inputs
+    maxima = []
     for multiplier in (1, 2, 4):
-        x = L.Conv2D(width * multiplier, 3, padding="same", activation="relu")(x)
+        for _ in range(2):
+            x = L.Conv2D(width * multiplier, 3, padding="same", use_bias=False)(x)
+            x = L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
+        maxima.append(L.GlobalMaxPooling2D()(x))
         x = L.MaxPool2D(2)(x)
-    x = L.Flatten()(x)
-    x = L.Dense(width * 4, activation="relu")(x)
+    x = L.Concatenate()([L.Flatten()(x), *maxima])
+    x = L.Dense(width * 4, use_bias=False)(x)
+    x = L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
     outputs = {_head(name): L.Dense(n, name=_head(name))(x) for name, n in trait_sizes.items()}
     return tf.keras.Model(inputs, outputs, name="trait_classifier")
 
@@ -129,10 +151,70 @@ def _head(trait: str) -> str:
     return "trait_" + trait.replace(" ", "_")
 
 
+def held_out_identities(labels: np.ndarray, fraction: float = 0.1, seed: int = 0) -> np.ndarray:
+    """bool per portrait: does its identity belong to the seeded ``fraction`` of identities kept out of training?
+
+    Whole identities are held out (at least one), so the held-out portraits test what the private test portraits
+    test: identities the trait classifier never saw.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction!r}")
+    labels = np.asarray(labels)
+    identities = np.unique(labels)
+    if len(identities) < 2:
+        raise ValueError("holding out identities needs at least two of them")
+    n = min(len(identities) - 1, max(1, int(round(fraction * len(identities)))))
+    held = np.random.default_rng(np.random.SeedSequence([seed, 0x7A17])).choice(identities, n, replace=False)
+    return np.isin(labels, held)
+
+
+def fresh_public_portraits(n: int, size: int, seed: int, avoid: np.ndarray | None = None):
+    """``n`` portraits of ``n`` public identities drawn afresh (``datamons.public_identities`` with ``seed``): never a
+    named Datamon, and, with ``avoid`` (k, n_traits) trait codes, each at least two traits away from every one of
+    them, as the named Datamons are from the public ones. Returns ``datamons.Portraits``."""
+    from course_lib.data import datamons
+
+    config.require_positive("n", n, integer=True)
+    avoid = None if avoid is None or len(avoid) == 0 else np.asarray(avoid)
+    draw = n
+    while True:  # the filter drops about 1 % per held-out identity group; draw again, larger, in the rare short case
+        identities = datamons.public_identities(draw, seed=seed)
+        if avoid is not None:
+            codes = np.array([i.code() for i in identities])
+            far = (codes[:, None, :] != avoid[None, :, :]).sum(axis=2).min(axis=1) >= 2
+            identities = [i for i, keep in zip(identities, far) if keep]
+        if len(identities) >= n:
+            return datamons.render(identities[:n], 1, size=size, seed=seed)
+        draw = int(draw * 1.2) + 16
+
+
+def trait_training_data(x: np.ndarray, traits: np.ndarray, *, epochs: int, fresh_per_epoch: int, seed: int,
+                        avoid: np.ndarray | None = None):
+    """The trait classifier's training portraits, epoch by epoch: ``data(epoch) -> (images, traits)``.
+
+    Epoch ``e`` holds one of ``epochs`` seeded slices of ``x`` (every public portrait is seen once in all) and
+    ``fresh_per_epoch`` portraits of public identities rendered for that epoch alone (``fresh_public_portraits``,
+    kept two traits away from ``avoid``). The renderer is free, so no identity is seen often enough to be learnt.
+    """
+    config.require_positive("epochs", epochs, integer=True)
+    x, traits = np.asarray(x), np.asarray(traits)
+    slices = np.array_split(np.random.default_rng(np.random.SeedSequence([seed, 0x5115])).permutation(len(x)), epochs)
+    size = int(x.shape[1])
+
+    def data(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        part = slices[epoch]
+        if fresh_per_epoch <= 0:
+            return x[part], traits[part]
+        epoch_seed = int(np.random.SeedSequence([seed, 0xF4E5, epoch]).generate_state(1)[0])
+        new = fresh_public_portraits(fresh_per_epoch, size, seed=epoch_seed, avoid=avoid)
+        return np.concatenate([x[part], new.images]), np.concatenate([traits[part], new.traits])
+
+    return data
+
+
 def train_trait_classifier(
     model: tf.keras.Model,
-    x: np.ndarray,
-    traits: np.ndarray,
+    data,
     trait_names: list[str],
     *,
     epochs: int,
@@ -140,21 +222,47 @@ def train_trait_classifier(
     learning_rate: float,
     seed: int,
     progress: bool = True,
+    loss_weights: dict[str, float] | None = None,
 ) -> dict[str, list[float]]:
-    """Fit every trait head at once (sum of cross-entropies); ``traits`` (n, n_traits) value indices."""
-    from course_lib.progress import keras_progress
+    """Fit every trait head at once: a weighted sum of cross-entropies (``TRAIT_LOSS_WEIGHTS``, updated by
+    ``loss_weights``), Adam with the learning rate on a cosine from ``learning_rate`` down to 1 % of it.
+
+    ``data``: ``(images, traits)`` with traits (n, n_traits) value indices, the same every epoch, or a function
+    ``epoch -> (images, traits)`` (``trait_training_data``), called once per epoch.
+    """
+    from course_lib.progress import bar
 
     config.require_positive("epochs", epochs, integer=True)
-    traits = np.asarray(traits)
-    if traits.shape != (len(x), len(trait_names)):
-        raise ValueError(f"traits must have shape ({len(x)}, {len(trait_names)}), got {traits.shape}")
+    config.require_positive("batch_size", batch_size, integer=True)
+    epoch_data = data if callable(data) else (lambda epoch, fixed=data: fixed)
+
+    def checked(epoch):
+        x, traits = epoch_data(epoch)
+        traits = np.asarray(traits)
+        if traits.shape != (len(x), len(trait_names)):
+            raise ValueError(f"traits must have shape ({len(x)}, {len(trait_names)}), got {traits.shape}")
+        return np.asarray(x, np.float32), {_head(t): traits[:, k] for k, t in enumerate(trait_names)}
+
     config.seed_everything(seed)
+    x, y = checked(0)
+    steps = epochs * int(np.ceil(len(x) / batch_size))
+    weights = {**TRAIT_LOSS_WEIGHTS, **(loss_weights or {})}
+    schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01)
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss={_head(t): loss for t in trait_names})
-    y = {_head(t): traits[:, k] for k, t in enumerate(trait_names)}
-    callbacks = [keras_progress(epochs, model.name)] if progress else []
-    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
-    return {k: [float(v) for v in values] for k, values in history.history.items()}
+    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss={_head(t): loss for t in trait_names},
+                  loss_weights={_head(t): float(weights.get(t, 1.0)) for t in trait_names})
+    history: dict[str, list[float]] = {}
+    epochs_bar = bar(range(epochs), desc=model.name, unit="epoch") if progress else range(epochs)
+    for epoch in epochs_bar:
+        if epoch:
+            x, y = checked(epoch)
+        logs = model.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=batch_size, shuffle=True,
+                         verbose=0).history
+        for k, values in logs.items():
+            history.setdefault(k, []).extend(float(v) for v in values)
+        if progress:
+            epochs_bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
+    return history
 
 
 def predict_traits(model: tf.keras.Model, x: np.ndarray, trait_names: list[str], batch_size: int = 256) -> np.ndarray:
