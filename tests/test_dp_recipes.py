@@ -26,3 +26,19 @@ def test_dpkeras_recipe_is_the_talks_recipe():
     assert model.loss.reduction == "none"
     with pytest.raises(ConfigError, match="num_microbatches"):
         recipes.dpkeras_sgd(num_microbatches=0)
+
+
+def test_trace_only_builds_the_graph_the_next_step_reuses_without_taking_a_step():
+    x = tf.random.stateless_uniform((4, 28, 28, 1), seed=(0, 1))
+    y = tf.constant([0, 1, 2, 3])
+    model = recipes.dpkeras_sgd(num_microbatches=4)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    recipes.trace_only(model, x, y)
+    traced = model.train_function.experimental_get_tracing_count()
+    assert traced >= 1
+    assert int(model.optimizer.iterations.numpy()) == 0, "tracing must not take a step"
+    assert all((b == w.numpy()).all() for b, w in zip(before, model.trainable_weights))
+    model.train_on_batch(x, y)
+    assert model.train_function.experimental_get_tracing_count() == traced, "the timed step must not trace again"
+    assert int(model.optimizer.iterations.numpy()) == 1
+    assert any((b != w.numpy()).any() for b, w in zip(before, model.trainable_weights))

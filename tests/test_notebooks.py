@@ -16,6 +16,7 @@ CONTRACT = {
         "best_acc_eps_le_3", "secret_exposure_nodp", "secret_exposure_dp", "secret_extracted_nodp",
         "secret_extracted_dp", "secret_epsilon_dp", "sampling", "secret_repeats", "secret_epsilon_per_example",
         "secret_epsilon_per_secret", "secret_exposure_dp_repeated", "secret_extracted_dp_repeated",
+        "mia_vs_epsilon",
     ],
     "03_secret_revealer": [
         "target_test_acc", "eval_test_acc", "gmi_top1", "gmi_top5", "gmi_top1_best_of_restarts",

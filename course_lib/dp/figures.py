@@ -86,3 +86,50 @@ def epsilon_table(
         rows.append({"epochs": e, "epsilon_rdp": round(eps["rdp"], 3), "epsilon_pld": round(eps["pld"], 3),
                      "PLD tighter by": f"{100 * (1 - eps['pld'] / eps['rdp']):.0f} %"})
     return rows
+
+
+def model_label(curve: Mapping[str, Any]) -> str:
+    """"non-private" or "sigma=0.7 relu, epsilon 2.2" for one trained model (a ``mia_vs_epsilon`` curve)."""
+    if curve.get("epsilon") is None:
+        return "non-private"
+    activation = curve.get("activation") or ""
+    return f"sigma={curve['noise_multiplier']:g} {activation}, epsilon {curve['epsilon']:.2g}"
+
+
+def plot_mia_roc(curves: Sequence[Mapping[str, Any]], axes: Any = None) -> Any:
+    """Log-log ROC of each membership attack (one panel per attack, one curve per model), chance as the diagonal.
+
+    ``curves`` are ``course_lib.dp.audit.attack_rows``' second output. On log axes the region that matters, a low
+    false-positive rate, takes half the plot instead of a sliver in the corner; the dotted verticals mark 1 % and
+    0.1 % FPR.
+    """
+    import matplotlib.pyplot as plt
+
+    attacks = list(dict.fromkeys(c["attack"] for c in curves))
+    if not attacks:
+        raise ValueError("plot_mia_roc needs at least one curve")
+    if axes is None:
+        _, axes = plt.subplots(1, len(attacks), figsize=(5.5 * len(attacks), 4.2), squeeze=False)
+        axes = axes[0]
+    titles = {"loss": "loss-threshold attack", "calibrated": "calibrated attack (offline LiRA)"}
+    for ax, attack in zip(axes, attacks):
+        group = [c for c in curves if c["attack"] == attack]
+        # zero rates cannot sit on log axes: draw them at half the smallest rate the candidates can show
+        floor = min(0.5 / max(c.get("nonmembers") or len(c["fpr"]), c.get("members") or 1) for c in group)
+        for c in group:
+            fpr = np.maximum(np.asarray(c["fpr"], float), floor)
+            tpr = np.maximum(np.asarray(c["tpr"], float), floor)
+            ax.plot(fpr, tpr, label=f"{model_label(c)} (AUC {c['auc']:.3f})", linewidth=1.3)
+        ax.plot([floor, 1], [floor, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+        for level in (0.01, 0.001):
+            ax.axvline(level, color="black", linestyle=":", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(floor, 1)
+        ax.set_ylim(floor, 1)
+        ax.set_xlabel("false-positive rate (non-members called members)")
+        ax.set_ylabel("true-positive rate (members found)")
+        ax.set_title(titles.get(attack, attack), fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower right")
+    return axes
