@@ -129,7 +129,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_width=8, gan_epochs=1, gan_steps_per_epoch=3, gan_batch_size=32, n_critic=5, gan_ema_decay=0.9,
             gan_lr_decay_epochs=1,
             inpaint_width=8, inpaint_epochs=1, inpaint_steps_per_epoch=2,
-            target_width=8, resnet_width=8, eval_width=8, trait_width=8, trait_epochs=1, classifier_epochs=2, classifier_batch_size=32,
+            target_width=8, resnet_width=8, eval_width=8, trait_width=8, trait_epochs=1, frechet_net_epochs=1, classifier_epochs=2, classifier_batch_size=32,
             trait_fresh_per_epoch=64, trait_batch_size=32, trait_lr=3e-3, trait_held_out=0.1,
             classifier_lr=2e-3,
             mnist_train_per_class=200, mnist_classifier_epochs=1, mnist_gan_width=8, mnist_gan_epochs=1, mnist_gan_steps_per_epoch=3,
@@ -145,7 +145,9 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_lr_decay_epochs=30,
             inpaint_width=32, inpaint_epochs=100, inpaint_steps_per_epoch=100,
             target_width=32, resnet_width=24, eval_width=32, classifier_epochs=30,
-            # the trait judge: 40 epochs, each of 1/40 of the public portraits + 8,000 freshly drawn public identities
+            # the trait judge: 40 epochs, each of 1/40 of the public portraits + 8,000 freshly drawn public identities;
+            # the Fréchet distances' feature network: the first trait classifier, 8 epochs on the public portraits
+            frechet_net_epochs=8,
             trait_width=32, trait_epochs=40, trait_fresh_per_epoch=8000, trait_batch_size=64, trait_lr=3e-3,
             trait_held_out=0.1,
             classifier_batch_size=64, classifier_lr=1e-3,
@@ -161,7 +163,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_lr_decay_epochs=12,
             inpaint_width=64, inpaint_epochs=30, inpaint_steps_per_epoch=400,
             target_width=64, resnet_width=64, eval_width=64, classifier_epochs=30,
-            trait_width=64, trait_epochs=20, trait_fresh_per_epoch=8000, trait_batch_size=64, trait_lr=3e-3,
+            trait_width=64, trait_epochs=20, frechet_net_epochs=20, trait_fresh_per_epoch=8000, trait_batch_size=64, trait_lr=3e-3,
             trait_held_out=0.1,
             classifier_batch_size=64, classifier_lr=1e-3,
             mnist_train_per_class=5000, mnist_classifier_epochs=10, mnist_gan_width=64, mnist_gan_epochs=30, mnist_gan_steps_per_epoch=400,

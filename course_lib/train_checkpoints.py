@@ -146,10 +146,18 @@ def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progres
 QUALITY_SAMPLES = 1000  # generated and real images per Fréchet distance
 
 
-def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bool) -> Callable[[Any], dict]:
-    """Fréchet distances (``gan.frechet_distance``) of generated images to held-out real ones, and the floor."""
+def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bool,
+                 judge: Callable[[], Any] | None = None) -> Callable[[Any], dict]:
+    """Fréchet distances (``gan.frechet_distance``) of generated images to held-out real ones, and the floor, in
+    ``features``; with ``judge``, the same again in the judge's features under ``*_judge`` names."""
 
     def measure(pair):
+        out = _frechet_distances(pair, features)
+        if judge is not None:
+            out.update({f"{k}_judge": v for k, v in _frechet_distances(pair, judge).items()})
+        return out
+
+    def _frechet_distances(pair, features):
         generator, _ = pair
         rng = np.random.default_rng(DATA_SEED + 1)
         n = min(QUALITY_SAMPLES, len(images) // 2)
@@ -172,7 +180,8 @@ def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bo
 
 
 def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: str, inpainting=False, work=None,
-                warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None) -> Recipe:
+                warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None,
+                judge_features: Callable[[], Any] | None = None) -> Recipe:
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
@@ -205,7 +214,7 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
                 "ema_decay": r.gan_ema_decay, "lr_decay_epochs": lr_decay_epochs,
                 "seconds": history.seconds, "n_train": len(images), "history": history}
 
-    measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting)
+    measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting, judge_features)
     return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure,
                   planned={"generator_steps": epochs * steps})
 
@@ -233,14 +242,21 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
                                          r.eval_width, dm_data, n_named, cfg, progress, source=dms),
         "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),
     }
-    def trait_features():  # the public trait classifier's shared layer: a judge of portraits that saw no private one
+    out["frechet_net"] = _frechet_net_recipe(f"{p}/datamons_frechet_net", dm, r, progress)
+
+    def trait_features():  # the yardstick: the first public trait classifier's shared layer (saw no private portrait)
+        return targets.trait_trunk(obtain(out["frechet_net"])[0], at="shared")
+
+    def judge_features():  # the trait judge's shared layer: sharper on eyes and mouths, recorded beside (*_judge)
         return targets.trait_trunk(obtain(out["traits"])[0], at="shared")
 
     out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
-                             cfg, progress, source=dms, work=work("datamons_gan"), quality_features=trait_features)
+                             cfg, progress, source=dms, work=work("datamons_gan"), quality_features=trait_features,
+                             judge_features=judge_features)
     out["inpainting"] = _gan_recipe(f"{p}/datamons_inpainting", dm.public.images, r.inpaint_width, r.inpaint_epochs,
                                     r.inpaint_steps_per_epoch, cfg, progress, source=dms, inpainting=True,
                                     work=work("datamons_inpainting"), quality_features=trait_features,
+                                    judge_features=judge_features,
                                     warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None)
     out.update({
         "mnist_target": _classifier_recipe(f"{p}/mnist_target", "target_small", targets.target_small, r.target_width,
@@ -301,6 +317,32 @@ def _trait_recipe(name, dm, r, progress) -> Recipe:
 
     return Recipe(name, spec, lambda: targets.trait_classifier(shape, sizes, width=r.trait_width), train,
                   planned={"n_train": n_train})
+
+
+def _frechet_net_recipe(name, dm, r, progress) -> Recipe:
+    """The Fréchet distances' feature network: the course's first trait classifier (``targets.frechet_trait_classifier``,
+    8 epochs on every public portrait at class), kept as a fixed yardstick so distances stay comparable when the
+    trait judge changes. Its accuracy per trait on the named Datamons' private test portraits is recorded."""
+    from course_lib.data import datamons
+
+    names = list(datamons.TRAITS)
+    sizes = {t: len(v) for t, v in datamons.TRAITS.items()}
+    shape = tuple(int(s) for s in dm.public.images.shape[1:])
+    spec = {"arch": "trait_classifier", "input_shape": list(shape), "traits": sizes, "width": r.trait_width,
+            **identity.data_identity(dm.public.images, dm.public.traits, source=datamons_source())}
+
+    def train(model):
+        started = time.perf_counter()
+        targets.train_trait_classifier(model, (dm.public.images, dm.public.traits), names,
+                                       epochs=r.frechet_net_epochs, batch_size=r.classifier_batch_size,
+                                       learning_rate=r.classifier_lr, seed=DATA_SEED, progress=progress,
+                                       loss_weights={t: 1.0 for t in names}, cosine=False)
+        per_trait = (targets.predict_traits(model, dm.private_test.images, names) == dm.private_test.traits).mean(0)
+        return {"private_test_trait_acc": float(per_trait.mean()),
+                "per_trait_acc": {t: float(a) for t, a in zip(names, per_trait)},
+                "seconds": time.perf_counter() - started}
+
+    return Recipe(name, spec, lambda: targets.frechet_trait_classifier(shape, sizes, width=r.trait_width), train)
 
 
 # --- load or train ------------------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def test_shipped_class_gan_draws_at_its_recorded_frechet_distance():
     assert info["source"] == "checkpoint"
     measured = all_recipes["gan"].measure(pair)
     recorded = info["metrics"]
-    for name in ("frechet_distance", "frechet_distance_real_vs_real"):
+    for name in ("frechet_distance", "frechet_distance_real_vs_real", "frechet_distance_judge",
+                 "frechet_distance_real_vs_real_judge"):
         assert measured[name] == pytest.approx(recorded[name], rel=1e-3), name
 
 

@@ -147,6 +147,30 @@ def trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, i
     return tf.keras.Model(inputs, outputs, name="trait_classifier")
 
 
+def frechet_trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, int],
+                             width: int = 32) -> tf.keras.Model:
+    """The course's first trait classifier (three convolutions, a shared Dense layer, one head per trait), kept
+    unchanged as the feature network of every Fréchet distance (``trait_trunk(..., at="shared")``).
+
+    Why a second network: a GAN's Fréchet distance is only comparable with an earlier one in the same features. The
+    trait judge (``trait_classifier``) was rebuilt to read eyes and mouths; measuring the priors in its features too
+    would move the yardstick with the judge. Its own Fréchet distances are recorded beside, under ``*_judge`` names.
+    """
+    if not trait_sizes:
+        raise ValueError("trait_sizes must name at least one trait")
+    config.require_positive("width", width, integer=True)
+    L = tf.keras.layers
+    inputs = L.Input(input_shape)
+    x = inputs
+    for multiplier in (1, 2, 4):
+        x = L.Conv2D(width * multiplier, 3, padding="same", activation="relu")(x)
+        x = L.MaxPool2D(2)(x)
+    x = L.Flatten()(x)
+    x = L.Dense(width * 4, activation="relu")(x)
+    outputs = {_head(name): L.Dense(n, name=_head(name))(x) for name, n in trait_sizes.items()}
+    return tf.keras.Model(inputs, outputs, name="frechet_trait_classifier")
+
+
 def _head(trait: str) -> str:
     return "trait_" + trait.replace(" ", "_")
 
@@ -223,9 +247,11 @@ def train_trait_classifier(
     seed: int,
     progress: bool = True,
     loss_weights: dict[str, float] | None = None,
+    cosine: bool = True,
 ) -> dict[str, list[float]]:
     """Fit every trait head at once: a weighted sum of cross-entropies (``TRAIT_LOSS_WEIGHTS``, updated by
-    ``loss_weights``), Adam with the learning rate on a cosine from ``learning_rate`` down to 1 % of it.
+    ``loss_weights``), Adam with the learning rate on a cosine from ``learning_rate`` down to 1 % of it (constant
+    when ``cosine`` is False, as the first trait classifier was trained).
 
     ``data``: ``(images, traits)`` with traits (n, n_traits) value indices, the same every epoch, or a function
     ``epoch -> (images, traits)`` (``trait_training_data``), called once per epoch.
@@ -247,7 +273,7 @@ def train_trait_classifier(
     x, y = checked(0)
     steps = epochs * int(np.ceil(len(x) / batch_size))
     weights = {**TRAIT_LOSS_WEIGHTS, **(loss_weights or {})}
-    schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if cosine else learning_rate
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss={_head(t): loss for t in trait_names},
                   loss_weights={_head(t): float(weights.get(t, 1.0)) for t in trait_names})
