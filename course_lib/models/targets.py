@@ -127,11 +127,8 @@ def trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, i
     ``"shared"`` cut of ``trait_trunk``) that reads the flattened last feature map (the ``"convolutions"`` cut:
     ``(size / 8)^2 * 4 * width`` numbers, 2,048 at 32 x 32 and width 32) and the global maximum of every stage.
     """
-    if not trait_sizes:
-        raise ValueError("trait_sizes must name at least one trait")
-    config.require_positive("width", width, integer=True)
+    inputs = _trait_input(input_shape, trait_sizes, width)
     L = tf.keras.layers
-    inputs = L.Input(input_shape)
     x = inputs
     maxima = []
     for multiplier in (1, 2, 4):
@@ -143,8 +140,7 @@ def trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, i
     x = L.Concatenate()([L.Flatten()(x), *maxima])
     x = L.Dense(width * 4, use_bias=False)(x)
     x = L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
-    outputs = {_head(name): L.Dense(n, name=_head(name))(x) for name, n in trait_sizes.items()}
-    return tf.keras.Model(inputs, outputs, name="trait_classifier")
+    return _with_trait_heads(inputs, x, trait_sizes, "trait_classifier")
 
 
 def frechet_trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dict[str, int],
@@ -156,19 +152,28 @@ def frechet_trait_classifier(input_shape: tuple[int, int, int], trait_sizes: dic
     trait judge (``trait_classifier``) was rebuilt to read eyes and mouths; measuring the priors in its features too
     would move the yardstick with the judge. Its own Fréchet distances are recorded beside, under ``*_judge`` names.
     """
-    if not trait_sizes:
-        raise ValueError("trait_sizes must name at least one trait")
-    config.require_positive("width", width, integer=True)
+    inputs = _trait_input(input_shape, trait_sizes, width)
     L = tf.keras.layers
-    inputs = L.Input(input_shape)
     x = inputs
     for multiplier in (1, 2, 4):
         x = L.Conv2D(width * multiplier, 3, padding="same", activation="relu")(x)
         x = L.MaxPool2D(2)(x)
     x = L.Flatten()(x)
     x = L.Dense(width * 4, activation="relu")(x)
-    outputs = {_head(name): L.Dense(n, name=_head(name))(x) for name, n in trait_sizes.items()}
-    return tf.keras.Model(inputs, outputs, name="frechet_trait_classifier")
+    return _with_trait_heads(inputs, x, trait_sizes, "frechet_trait_classifier")
+
+
+def _trait_input(input_shape: tuple[int, int, int], trait_sizes: dict[str, int], width: int) -> tf.Tensor:
+    if not trait_sizes:
+        raise ValueError("trait_sizes must name at least one trait")
+    config.require_positive("width", width, integer=True)
+    return tf.keras.layers.Input(input_shape)
+
+
+def _with_trait_heads(inputs: tf.Tensor, x: tf.Tensor, trait_sizes: dict[str, int], name: str) -> tf.keras.Model:
+    """One logits head per trait on the shared features ``x``: the model outputs a dict trait -> logits."""
+    outputs = {_head(t): tf.keras.layers.Dense(n, name=_head(t))(x) for t, n in trait_sizes.items()}
+    return tf.keras.Model(inputs, outputs, name=name)
 
 
 def _head(trait: str) -> str:
