@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from course_lib import checkpoints, config
 from course_lib import train_checkpoints as tc
@@ -129,3 +130,17 @@ def test_shipped_class_trait_judge_reads_the_traits_of_unseen_portraits():
             assert abs(acc - recorded[key][t]) <= 1.0 / len(traits) + 1e-9, (key, t)
         blink = (traits[:, eyes] == round_) & (predicted[:, eyes] == sleepy)
         assert ((predicted[:, eyes] == traits[:, eyes]) | blink).mean() >= 0.98, key
+
+
+def test_the_frechet_yardstick_is_the_first_trait_classifier_and_retrains_at_smoke():
+    """The feature network of every Fréchet distance stays the first trait classifier (no batch norm, no maxima),
+    shipped under its own name; RETRAIN rebuilds it with the same code path."""
+    cfg = config.load("smoke", 0)
+    recipe = tc.recipes(cfg, progress=False)["frechet_net"]
+    assert recipe.spec["arch"] == "trait_classifier" and checkpoints.is_available(recipe.name, recipe.spec)
+    shipped, info = tc.obtain(recipe)
+    assert info["source"] == "checkpoint"
+    assert not any(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in shipped.layers)
+    retrained, info = tc.obtain(recipe, retrain=True)
+    assert info["source"] == "trained" and 0 <= info["metrics"]["private_test_trait_acc"] <= 1
+    assert [w.shape for w in retrained.weights] == [w.shape for w in shipped.weights]
