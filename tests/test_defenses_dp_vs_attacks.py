@@ -87,6 +87,9 @@ def test_verdict_says_when_dp_did_stop_inversion_or_there_was_no_leak():
     lines = dp_vs_attacks.verdict(rows, chance_top1=1 / 15)
     assert "no measurable membership" in lines[0]
     assert "did blunt the inversion" in lines[1]
+    halved = [dict(r, gmi_top1=0.2) if r["epsilon"] == 4.5 else r for r in ROWS]  # 3x chance, less than half of 87%
+    reading = dp_vs_attacks.verdict(halved, chance_top1=1 / 15)[1]
+    assert "cut the inversion from 87% to 20%" in reading and "claim holds" not in reading
     useless = [dict(r, test_acc=0.3) if r["epsilon"] else r for r in ROWS]
     assert "cannot test" in dp_vs_attacks.verdict(useless, chance_top1=1 / 15)[1]
     with pytest.raises(ValueError, match="non-private row"):

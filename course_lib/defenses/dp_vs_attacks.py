@@ -205,12 +205,18 @@ def verdict(rows: Sequence[dict[str, Any]], *, chance_top1: float, useful_acc: f
         smallest = useful[-1]
         ratio = worst["gmi_top1"] / chance_top1
         held = ratio >= 3
+        halved = worst["gmi_top1"] <= plain["gmi_top1"] / 2  # above chance, yet DP took half the attack away
+        if held and halved:
+            reading = (f"DP cut the inversion from {plain['gmi_top1']:.0%} to {worst['gmi_top1']:.0%} while the model "
+                       "stayed useful, without stopping it: the GMI paper's 'of little avail' is too strong here.")
+        elif held:
+            reading = "the GMI paper's claim holds here, DP was of little avail against inversion."
+        else:
+            reading = "here DP did blunt the inversion while the model stayed useful, unlike the GMI paper."
         lines.append(
             f"Inversion: GMI top-1 {plain['gmi_top1']:.0%} without DP; at every epsilon that kept test accuracy at "
             f"{useful_acc:.0%} or more (down to epsilon {smallest['epsilon']:.1f}, {smallest['test_acc']:.0%}) it "
-            f"stayed at {worst['gmi_top1']:.0%} or more, {ratio:.1f} times chance: "
-            + ("the GMI paper's claim holds here, DP was of little avail against inversion."
-               if held else "here DP did blunt the inversion while the model stayed useful, unlike the GMI paper."))
+            f"stayed at {worst['gmi_top1']:.0%} or more, {ratio:.1f} times chance: " + reading)
     else:
         lines.append(f"Inversion: no DP target kept {useful_acc:.0%} test accuracy, so this run cannot test the "
                      "GMI paper's claim at a useful epsilon.")
