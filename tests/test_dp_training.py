@@ -1,11 +1,11 @@
 """Fast DP-SGD is right: same clipped sum as a per-example loop, the promised noise, loud failures, seeded training."""
-import numpy as np
-import pytest
-import tensorflow as tf
-from tensorflow_privacy.privacy.fast_gradient_clipping import clip_grads
-
-from course_lib.config import ConfigError
+from course_lib.config import ConfigError  # first: course_lib settles the stack before TensorFlow loads
 from course_lib.dp import conv_registry, training
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow_privacy.privacy.fast_gradient_clipping import clip_grads  # noqa: E402
 
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 BATCH, CLASSES = 6, 3
@@ -204,3 +204,70 @@ def test_embedding_models_clip_like_the_loop(microbatches):
     got, _ = training.clipped_noisy_gradients(model, conv_registry.make_registry(), x, y, LOSS, l2_norm_clip=clip,
                                               noise_multiplier=0.0, num_microbatches=microbatches)
     assert relative_error(got, want) < 1e-4
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel, strides, size", [((4, 4), (2, 2), 13), ((2, 4), (2, 2), 9), ((4, 2), (2, 1), 8),
+                                                    ((3, 3), (1, 1), 6), ((6, 6), (3, 3), 11)])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_block_gram_norms_equal_the_patch_products_and_the_loop(padding, kernel, strides, size, use_bias):
+    """The stride-block Gram (no patches) gives the same per-example norms as the patch products and the loop."""
+    layer = tf.keras.layers.Conv2D(5, kernel, strides=strides, padding=padding, use_bias=use_bias)
+    layer.build((None, size, size, 3))
+    assert conv_registry.block_gram_applies(layer)
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(4, size, size, 3)).astype(np.float32))
+    out = layer(x)
+    g = tf.constant(rng.normal(size=out.shape).astype(np.float32))
+    positions = int(out.shape[1]) * int(out.shape[2])
+    patches = tf.reshape(conv_registry.image_patches(x, layer), [4, positions, -1])
+    want = conv_registry.squared_norms_from_patches(patches, tf.reshape(g, [4, positions, 5]), "direct", bias=use_bias)
+    got = conv_registry.block_gram_squared_norms(x, g, layer)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5)
+    loop = []
+    for i in range(4):
+        with tf.GradientTape() as tape:
+            z = layer(x[i:i + 1])
+        grads = tape.gradient(z, layer.trainable_variables, output_gradients=g[i:i + 1])
+        loop.append(sum(float(tf.reduce_sum(t ** 2)) for t in grads))
+    np.testing.assert_allclose(got.numpy(), loop, rtol=1e-5)
+
+
+def test_block_gram_needs_strides_that_divide_the_kernel():
+    for kernel, strides, dilation, applies in [(4, 2, 1, True), (3, 2, 1, False), (3, 1, 2, False), (1, 1, 1, True)]:
+        layer = tf.keras.layers.Conv2D(2, kernel, strides=strides, dilation_rate=dilation)
+        assert conv_registry.block_gram_applies(layer) is applies
+
+
+def test_tutorial_cnn_runs_every_layer_in_one_pass_and_clips_like_the_loop():
+    """The CNN the course trains: every layer brings its clipped sum (no tape pass), and the result is the loop's."""
+    from tensorflow_privacy.privacy.fast_gradient_clipping import gradient_clipping_utils
+
+    from course_lib.models.classifiers import mnist_tutorial_cnn
+
+    tf.keras.utils.set_random_seed(0)
+    model = mnist_tutorial_cnn()
+    tape = tf.GradientTape(persistent=True)
+    generator = clip_grads.get_registry_generator_fn(tape, conv_registry.make_registry(), None)
+    with tape:
+        _, generated = gradient_clipping_utils.model_forward_pass(model, tf.zeros([2, 28, 28, 1]), generator)
+    layers = [item for item in generated if item is not None]
+    assert len(layers) == 4 and all(hasattr(fn, conv_registry.CLIPPED_SUM) for _, fn, _ in layers)
+    rng = np.random.default_rng(1)
+    x = rng.random((12, 28, 28, 1)).astype(np.float32)
+    y = rng.integers(0, 10, 12)
+    assert training.fast_vs_loop_error(model, x, y, l2_norm_clip=0.5) < 1e-4
+
+
+@pytest.mark.parametrize("method", ["direct", "ghost"])
+def test_one_pass_sum_with_a_mask_divides_by_the_expected_batch_size(method):
+    """The one-pass clipped sum drops masked rows and divides by q*n, like the loop over the drawn examples."""
+    model = conv_model(4, 2, "valid", 2, 3, size=10)
+    x, y = batch(model, n=7)
+    mask = tf.constant([1, 1, 0, 1, 1, 0, 1], tf.float32)
+    got, _ = training.clipped_noisy_gradients(model, conv_registry.make_registry(method), x, y, LOSS,
+                                              l2_norm_clip=0.05, noise_multiplier=0.0, expected_batch_size=6.0,
+                                              mask=mask)
+    keep = np.flatnonzero(mask.numpy())
+    want, _, _ = per_example_reference(model, tf.gather(x, keep), tf.gather(y, keep), clip=0.05)
+    assert relative_error(got, [w * len(keep) / 6.0 for w in want]) < 1e-4

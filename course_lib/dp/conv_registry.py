@@ -16,10 +16,22 @@ from the layer's static shape, so a large early layer (many positions, few chann
 small late layer (few positions, many channels) the ghost identity. For a one-channel input (a grey image's first
 layer) the direct product skips the patches: one depthwise filter-gradient op gives every example's kernel gradient.
 
+With strides that divide the kernel (the tutorial CNN's second layer: 4x4, stride 2) the ghost product needs no
+patches: cut the input into stride blocks (``space_to_depth``), take one Gram matrix of the blocks per example, and
+every ``a_t . a_t'`` is a sum of ``(kh / sh) * (kw / sw)`` of its entries (``block_gram_squared_norms``): about half
+the multiply-adds of the patch Gram and no patch tensor. The ghost method uses it where it is the cheaper of the two.
+
 The registry function contract (TF Privacy 0.9.0, ``type_aliases.RegistryFunction``): called as
 ``fn(layer, input_args, input_kwargs, tape, num_microbatches)``, it returns ``(base_vars, outputs, sqr_norm_fn)``:
 the pre-activation tensor the tape watches, the layer's real output, and a function mapping the gradient of the summed
 loss w.r.t. ``base_vars`` to per-example (or per-microbatch) squared gradient norms of the layer's weights.
+
+The course engine (``training.clipped_noisy_gradients``) also reads an optional attribute of ``sqr_norm_fn``,
+``CLIPPED_SUM``: a function of the same gradient returning ``(squared_norms, weighted_sum)``, where
+``weighted_sum(row_weights)`` gives ``sum_i row_weights[i] * grad_i`` for each of the layer's trainable weights, in
+``layer.trainable_weights`` order. Where the norms come from per-example gradients (the direct product) that sum is
+one matrix-vector product instead of the layer's weight-gradient pass; for Dense and ghost-norm Conv2D it is that
+pass, called directly on the row-weighted output gradient. TF Privacy ignores the attribute.
 """
 from __future__ import annotations
 
@@ -27,9 +39,12 @@ from typing import Any, Callable, Literal, Optional, Sequence
 
 import tensorflow as tf
 from tensorflow_privacy.privacy.fast_gradient_clipping import layer_registry as tfp_registry
+from tensorflow_privacy.privacy.fast_gradient_clipping.registry_functions import dense as tfp_dense
 
 Method = Literal["auto", "ghost", "direct"]
 METHODS: tuple[str, ...] = ("auto", "ghost", "direct")
+CLIPPED_SUM = "clipped_sum"  # the optional attribute of a sqr_norm_fn read by the course engine (module docstring)
+WeightedSum = Callable[[tf.Tensor], list]
 
 
 def choose_method(positions: int, patch_length: int, channels: int) -> str:
@@ -98,6 +113,105 @@ def single_channel_kernel_grads(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.k
     return tf.reshape(kernel_grads, tf.stack([kh * kw, n, channels]))
 
 
+def per_example_kernel_grads(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.keras.layers.Conv2D) -> tf.Tensor:
+    """Every example's kernel gradient, (n, h, w, c_in), (n, h', w', C) -> (n, C * kh * kw * c_in), in patch order.
+
+    One batched product ``G_i^T A_i`` on the image patches; this (C, K) orientation ran as fast as one large matrix
+    product here, (K, C) twice as slow. ``kernel_from_patch_order`` turns a weighted sum of rows into the kernel.
+    """
+    n = tf.shape(grads)[0]
+    kh, kw = layer.kernel_size
+    c_in, channels = int(inputs.shape[-1]), int(grads.shape[-1])
+    positions = int(grads.shape[1]) * int(grads.shape[2])
+    patches = tf.reshape(image_patches(inputs, layer), [n, positions, kh * kw * c_in])
+    products = tf.matmul(tf.reshape(grads, [n, positions, channels]), patches, transpose_a=True)
+    return tf.reshape(products, [n, channels * kh * kw * c_in])
+
+
+def kernel_from_patch_order(flat: tf.Tensor, layer: tf.keras.layers.Conv2D, c_in: int) -> tf.Tensor:
+    """(C * K,) in ``per_example_kernel_grads`` order -> the layer's (kh, kw, c_in, C) kernel layout."""
+    kh, kw = layer.kernel_size
+    # image_patches orders a patch (c_in, kh, kw) (depthwise one-hot filters; for c_in = 1 that is (kh, kw))
+    return tf.transpose(tf.reshape(flat, [layer.filters, c_in, kh, kw]), [2, 3, 1, 0])
+
+
+def block_gram_applies(layer: tf.keras.layers.Conv2D) -> bool:
+    """The stride-block Gram needs no dilation and strides that divide the kernel."""
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+    return tuple(layer.dilation_rate) == (1, 1) and kh % sh == 0 and kw % sw == 0
+
+
+def _padding_before(size: int, out: int, kernel: int, stride: int, padding: str) -> int:
+    if padding == "valid":
+        return 0
+    return max((out - 1) * stride + kernel - size, 0) // 2  # TensorFlow's 'same': the smaller half before
+
+
+def block_gram_squared_norms(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.keras.layers.Conv2D) -> tf.Tensor:
+    """Ghost squared norms of a Conv2D whose strides divide its kernel, without image patches: (n,) per example.
+
+    With stride blocks ``b`` (``space_to_depth`` of the padded input), the patch at output position ``t`` is the
+    ``dh x dw`` blocks from ``t`` on (``dh = kh / sh``), so ``a_t . a_t' = sum_d B[t + d, t' + d]`` with ``B`` the
+    Gram matrix of one example's blocks. Then ``||A^T G||^2 = sum_{t,t'} (a_t . a_t') (g_t . g_t')`` as in the
+    ghost method, plus ``||sum_t g_t||^2`` for the bias.
+    """
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+    n = tf.shape(grads)[0]
+    height, width, c_in = (int(d) for d in inputs.shape[1:])
+    out_h, out_w, channels = (int(d) for d in grads.shape[1:])
+    dh, dw = kh // sh, kw // sw
+    blocks_h, blocks_w = out_h + dh - 1, out_w + dw - 1
+    top = _padding_before(height, out_h, kh, sh, layer.padding)
+    left = _padding_before(width, out_w, kw, sw, layer.padding)
+    bottom, right = blocks_h * sh - top - height, blocks_w * sw - left - width
+    x = inputs
+    if top or left or bottom > 0 or right > 0:
+        x = tf.pad(x, [[0, 0], [top, max(bottom, 0)], [left, max(right, 0)], [0, 0]])
+    if bottom < 0 or right < 0:  # rows/columns no window reaches
+        x = x[:, :blocks_h * sh, :blocks_w * sw, :]
+    if sh == sw == 1:
+        blocks = x
+    elif sh == sw:
+        blocks = tf.nn.space_to_depth(x, sh)
+    else:
+        blocks = tf.transpose(tf.reshape(x, [n, blocks_h, sh, blocks_w, sw, c_in]), [0, 1, 3, 2, 4, 5])
+    blocks = tf.reshape(blocks, [n, blocks_h * blocks_w, sh * sw * c_in])
+    gram = tf.reshape(tf.matmul(blocks, blocks, transpose_b=True), [n, blocks_h, blocks_w, blocks_h, blocks_w])
+    aat = tf.add_n([gram[:, i:i + out_h, j:j + out_w, i:i + out_h, j:j + out_w] for i in range(dh) for j in range(dw)])
+    g = tf.reshape(grads, [n, out_h * out_w, channels])
+    ggt = tf.matmul(g, g, transpose_b=True)
+    norms = tf.reduce_sum(tf.reshape(aat, [n, out_h * out_w, out_h * out_w]) * ggt, axis=[1, 2])
+    if layer.use_bias:
+        norms = norms + tf.reduce_sum(ggt, axis=[1, 2])  # ||sum_t g_t||^2
+    return norms
+
+
+def conv2d_weighted_sum(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.keras.layers.Conv2D) -> WeightedSum:
+    """``sum_i w_i * grad_i`` of the layer's weights: its weight-gradient pass on the row-weighted output gradient."""
+
+    def weighted_sum(row_weights: tf.Tensor) -> list:
+        scaled = grads * row_weights[:, None, None, None]
+        kernel = tf.compat.v1.nn.conv2d_backprop_filter(
+            inputs, tf.shape(layer.kernel), scaled, [1, *layer.strides, 1], layer.padding.upper(),
+            dilations=[1, *layer.dilation_rate, 1])
+        return [kernel, tf.reduce_sum(scaled, axis=[0, 1, 2])] if layer.use_bias else [kernel]
+
+    return weighted_sum
+
+
+def ghost_costs(positions: int, patch_length: int, channels: int, layer: tf.keras.layers.Conv2D,
+                block_positions: int) -> tuple[float, float]:
+    """Multiply-add estimates of the patch ghost and the block-Gram ghost (inf where the latter does not apply)."""
+    patch = positions * patch_length + positions * positions * (patch_length + channels)
+    if not block_gram_applies(layer):
+        return patch, float("inf")
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+    shifts = (kh // sh) * (kw // sw)
+    # a strided slice costs several multiply-adds per element here: the shift sum is weighted by 8
+    block = block_positions ** 2 * sh * sw * (patch_length // (kh * kw)) + (8 * shifts + channels) * positions ** 2
+    return patch, block
+
+
 def _check_conv2d(layer: tf.keras.layers.Conv2D) -> None:
     if layer.data_format != "channels_last":
         raise ValueError(f"fast clipping of {layer.name} needs data_format='channels_last', got {layer.data_format!r}")
@@ -146,9 +260,16 @@ def make_conv2d_computation(method: Method = "auto") -> Callable[..., Any]:
         else:
             chosen = choose_method(positions, patch_length, channels)
 
-        single_channel = int(inputs.shape[-1]) == 1 and tuple(layer_instance.dilation_rate) == (1, 1)
+        c_in = int(inputs.shape[-1])
+        single_channel = c_in == 1 and tuple(layer_instance.dilation_rate) == (1, 1)
+        block_positions = (int(base_vars.shape[1]) + kh // layer_instance.strides[0] - 1) * (
+            int(base_vars.shape[2]) + kw // layer_instance.strides[1] - 1)
+        patch_cost, block_cost = ghost_costs(positions, patch_length - bias, channels, layer_instance, block_positions)
+        block_ghost = chosen == "ghost" and num_microbatches is None and block_cost < patch_cost
 
         def sqr_norm_fn(base_vars_grads: tf.Tensor) -> tf.Tensor:
+            if block_ghost:
+                return block_gram_squared_norms(inputs, base_vars_grads, layer_instance)
             if chosen == "direct" and single_channel:
                 kernel_grads = single_channel_kernel_grads(inputs, base_vars_grads, layer_instance)
                 bias_grads = tf.reduce_sum(base_vars_grads, axis=[1, 2])  # (n, C)
@@ -167,14 +288,72 @@ def make_conv2d_computation(method: Method = "auto") -> Callable[..., Any]:
                 grads = tf.reshape(grads, [num_microbatches, -1, channels])
             return squared_norms_from_patches(patches, grads, chosen, bias=bool(bias))
 
+        def clipped_sum(base_vars_grads: tf.Tensor) -> tuple[tf.Tensor, WeightedSum]:
+            """Norms and the clipped sum from one set of products (the course engine, no microbatches)."""
+            if chosen == "ghost":
+                return sqr_norm_fn(base_vars_grads), conv2d_weighted_sum(inputs, base_vars_grads, layer_instance)
+            # direct: every example's kernel gradient, so the clipped sum is one matrix-vector product. (For a grey
+            # first layer this is also faster per step than the depthwise filter gradient of sqr_norm_fn, whose
+            # oneDNN primitive is rebuilt for every new Poisson batch size: about 10 ms each time.)
+            kernel_grads = per_example_kernel_grads(inputs, base_vars_grads, layer_instance)  # (n, C * K)
+            norms = tf.reduce_sum(tf.square(kernel_grads), axis=1)
+            bias_grads = tf.reduce_sum(base_vars_grads, axis=[1, 2]) if bias else None  # (n, C)
+            if bias:
+                norms = norms + tf.reduce_sum(tf.square(bias_grads), axis=1)
+
+            def weighted_sum(row_weights: tf.Tensor) -> list:
+                kernel = kernel_from_patch_order(tf.linalg.matvec(kernel_grads, row_weights, transpose_a=True),
+                                                 layer_instance, c_in)
+                return [kernel, tf.linalg.matvec(bias_grads, row_weights, transpose_a=True)] if bias else [kernel]
+
+            return norms, weighted_sum
+
+        if num_microbatches is None:
+            setattr(sqr_norm_fn, CLIPPED_SUM, clipped_sum)
         return base_vars, outputs, sqr_norm_fn
 
     return conv2d_layer_computation
 
 
+def dense_layer_computation(
+    layer_instance: tf.keras.layers.Dense,
+    input_args: Sequence[Any],
+    input_kwargs: dict,
+    tape: tf.GradientTape,
+    num_microbatches: Optional[tf.Tensor] = None,
+):
+    """TF Privacy's Dense registry function, plus the course engine's ``CLIPPED_SUM`` for a batch of vectors.
+
+    For an input of rank 2 (one vector per example) the squared norm is ``|a_i|^2 |g_i|^2`` (+ ``|g_i|^2`` for the
+    bias) and the clipped sum ``a^T (w * g)``: two small products, no tape.
+    """
+    base_vars, outputs, sqr_norm_fn = tfp_dense.dense_layer_computation(
+        layer_instance, input_args, input_kwargs, tape, num_microbatches)
+    inputs = input_args[0]
+    if num_microbatches is None and inputs.shape.rank == 2:
+        use_bias = layer_instance.use_bias
+
+        def clipped_sum(base_vars_grads: tf.Tensor) -> tuple[tf.Tensor, WeightedSum]:
+            grad_norms = tf.reduce_sum(tf.square(base_vars_grads), axis=1)
+            norms = tf.reduce_sum(tf.square(inputs), axis=1) * grad_norms
+            if use_bias:
+                norms = norms + grad_norms
+
+            def weighted_sum(row_weights: tf.Tensor) -> list:
+                scaled = base_vars_grads * row_weights[:, None]
+                kernel = tf.matmul(tf.cast(inputs, scaled.dtype), scaled, transpose_a=True)
+                return [kernel, tf.reduce_sum(scaled, axis=0)] if use_bias else [kernel]
+
+            return norms, weighted_sum
+
+        setattr(sqr_norm_fn, CLIPPED_SUM, clipped_sum)
+    return base_vars, outputs, sqr_norm_fn
+
+
 def make_registry(conv_method: Method = "auto") -> tfp_registry.LayerRegistry:
-    """TF Privacy's default registry (Dense, Embedding) extended with Conv2D."""
+    """TF Privacy's default registry (Dense, Embedding) extended with Conv2D; Dense carries ``CLIPPED_SUM``."""
     registry = tfp_registry.make_default_layer_registry()
+    registry.insert(tf.keras.layers.Dense, dense_layer_computation)
     registry.insert(tf.keras.layers.Conv2D, make_conv2d_computation(conv_method))
     return registry
 
