@@ -2,7 +2,7 @@
 
 * plain SGD: the non-private reference;
 * the talk's recipe: ``DPKerasSGDOptimizer`` with a per-example loss (reduction NONE) and one microbatch per example,
-  which builds a per-example Jacobian and is hundreds of times slower;
+  which builds a per-example Jacobian and is two orders of magnitude slower (bench/dp_speed.py prints by how much);
 * ``DPSequential`` without a layer registry: per-example gradients in ``tf.vectorized_map``;
 * the course's fast DP-SGD (``course_lib.dp.training``): per-example norms from the layer registry, no per-example
   gradients.

@@ -10,9 +10,11 @@ Two engines share that registry:
 * ``"tf_privacy"``: TF Privacy's own ``DPModel.train_step`` (norm pass, then a second forward and backward pass on the
   re-weighted loss);
 * ``"course"`` (default): ``FastDPModel.train_step``, written here because TF Privacy does not offer it: one forward
-  pass records every layer's pre-activations, one backward pass gives their gradients, the registry turns those into
-  per-example norms, and each layer's weight gradient is then taken from the same tape with the per-example clip
-  factors folded into its output gradient. One forward instead of two.
+  pass records every layer's pre-activations, one backward pass gives their gradients, and the registry turns those
+  into per-example norms and, where it can from the same products, the clip-weighted sum of the layer's weight
+  gradients (Dense, and Conv2D layers whose norms come from per-example kernel gradients); any other layer's weight
+  gradient is taken from the same tape with the per-example clip factors folded into its output gradient. One forward
+  instead of two.
 
 Both add Gaussian noise of std ``noise_multiplier * l2_norm_clip`` to the sum of clipped gradients and divide by the
 batch size (or the number of microbatches). The optimizer is any plain Keras optimizer: SGD gives DP-SGD, Adam DP-Adam.
