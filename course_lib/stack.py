@@ -117,16 +117,24 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+AUTOGRAPH_SKIPS: tuple[str, ...] = ("genericpath", "posixpath", "ntpath", "tf_keras")
+
+
 def _autograph_skips_frozen_stdlib() -> None:
-    """Let AutoGraph call ``os.path`` helpers as they are instead of failing to convert them, loudly.
+    """Let AutoGraph call ``os.path`` helpers and tf-keras's own code as they are instead of converting them.
 
     TF Privacy's Dense registry calls ``os.path.commonprefix`` inside the traced train step. Python 3.11+ freezes
     ``genericpath``/``posixpath``, so AutoGraph finds no source, prints a multi-line warning into the notebook and runs
     the function as is anyway. Marking those modules "do not convert" is the same outcome without the warning.
+
+    TensorFlow 2.15 knows ``keras`` as a package not to convert but not ``tf_keras`` (TensorFlow 2.16+ lists both),
+    so on the 3.11 stack the first Keras train step of every process converted about 800 tf-keras functions: 10.6 s
+    against 0.35 s on the 3.12 stack, measured here. The step function Keras hands to ``tf.function`` (and a model's
+    own ``train_step``) are still converted, as on the newer stack.
     """
     from tensorflow.python.autograph.core import config, config_lib
 
-    skips = tuple(config_lib.DoNotConvert(name) for name in ("genericpath", "posixpath", "ntpath"))
+    skips = tuple(config_lib.DoNotConvert(name) for name in AUTOGRAPH_SKIPS)
     if not any(isinstance(rule, config_lib.DoNotConvert) and getattr(rule, "_prefix", None) == "genericpath"
                for rule in config.CONVERSION_RULES):
         config.CONVERSION_RULES = skips + tuple(config.CONVERSION_RULES)
