@@ -111,7 +111,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
                 execute(module)
                 module.config.list_physical_devices()  # device discovery logs now, not at the first operation
                 getattr(module, "keras", None)  # tf-keras loads lazily and logs once more
-            _autograph_skips_frozen_stdlib()
+            _autograph_skips()
 
         spec.loader.exec_module = quiet_exec_module
         return spec
@@ -120,7 +120,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 AUTOGRAPH_SKIPS: tuple[str, ...] = ("genericpath", "posixpath", "ntpath", "tf_keras")
 
 
-def _autograph_skips_frozen_stdlib() -> None:
+def _autograph_skips() -> None:
     """Let AutoGraph call ``os.path`` helpers and tf-keras's own code as they are instead of converting them.
 
     TF Privacy's Dense registry calls ``os.path.commonprefix`` inside the traced train step. Python 3.11+ freezes
