@@ -271,3 +271,28 @@ def test_one_pass_sum_with_a_mask_divides_by_the_expected_batch_size(method):
     keep = np.flatnonzero(mask.numpy())
     want, _, _ = per_example_reference(model, tf.gather(x, keep), tf.gather(y, keep), clip=0.05)
     assert relative_error(got, [w * len(keep) / 6.0 for w in want]) < 1e-4
+
+
+def test_the_clipped_sum_of_a_strided_1x1_convolution_is_exact_and_avoids_onednns_crashing_kernel():
+    """oneDNN's weight gradient of a strided 1x1 convolution with 8 input channels corrupts the heap at batch 5
+    (oneDNN issue 6035); the registry's clipped sum subsamples first. In a fresh interpreter: a crash would take
+    pytest down with it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        "from course_lib.dp import conv_registry\n"
+        "rng = np.random.default_rng(0)\n"
+        "layer = tf.keras.layers.Conv2D(16, 1, strides=2, padding='same'); layer.build((None, 32, 32, 8))\n"
+        "x = rng.standard_normal((5, 32, 32, 8)).astype(np.float32)\n"
+        "g = rng.standard_normal((5, 16, 16, 16)).astype(np.float32)\n"
+        "w = rng.random(5).astype(np.float32)\n"
+        "kernel, bias = conv_registry.conv2d_weighted_sum(tf.constant(x), tf.constant(g), layer)(tf.constant(w))\n"
+        "expected = np.einsum('nhwi,nhwo->io', x[:, ::2, ::2], g * w[:, None, None, None])\n"
+        "np.testing.assert_allclose(kernel.numpy()[0, 0], expected, rtol=1e-4, atol=1e-4)\n"
+        "np.testing.assert_allclose(bias.numpy(), (g * w[:, None, None, None]).sum((0, 1, 2)), rtol=1e-4, atol=1e-4)\n"
+        "print('exact')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "exact" in done.stdout, done.stderr[-2000:]

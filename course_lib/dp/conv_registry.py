@@ -189,10 +189,17 @@ def block_gram_squared_norms(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.kera
 def conv2d_weighted_sum(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.keras.layers.Conv2D) -> WeightedSum:
     """``sum_i w_i * grad_i`` of the layer's weights: its weight-gradient pass on the row-weighted output gradient."""
 
+    x, strides = inputs, [1, *layer.strides, 1]
+    if tuple(layer.kernel_size) == (1, 1) and tuple(layer.strides) != (1, 1):
+        # a strided 1x1 kernel reads every s-th pixel (no padding either way): take those, then stride 1. oneDNN's
+        # weight gradient of a strided 1x1 convolution with few input channels writes past its buffer (oneDNN
+        # issue 6035; see targets._residual_block).
+        x, strides = inputs[:, ::layer.strides[0], ::layer.strides[1], :], [1, 1, 1, 1]
+
     def weighted_sum(row_weights: tf.Tensor) -> list:
         scaled = grads * row_weights[:, None, None, None]
         kernel = tf.compat.v1.nn.conv2d_backprop_filter(
-            inputs, tf.shape(layer.kernel), scaled, [1, *layer.strides, 1], layer.padding.upper(),
+            x, tf.shape(layer.kernel), scaled, strides, layer.padding.upper(),
             dilations=[1, *layer.dilation_rate, 1])
         return [kernel, tf.reduce_sum(scaled, axis=[0, 1, 2])] if layer.use_bias else [kernel]
 
