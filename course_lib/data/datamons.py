@@ -99,6 +99,14 @@ def pairwise_shared_traits() -> np.ndarray:
     return (codes[:, None, :] == codes[None, :, :]).sum(axis=2)
 
 
+def split_seeds(seed: int = 0) -> tuple[int, int, int, int]:
+    """The seeds ``make_splits`` derives from its ``seed``: private train, private test, public portraits and the
+    draw of the public identities."""
+    train_seed, test_seed, public_seed, identity_seed = (
+        int(s) for s in np.random.SeedSequence([seed, 0x5A17]).generate_state(4))
+    return train_seed, test_seed, public_seed, identity_seed
+
+
 def public_identities(n: int = 200, seed: int = 0) -> list[Identity]:
     """``n`` anonymous identities drawn from the same trait space, for an attacker's public data.
 
@@ -191,9 +199,7 @@ def make_splits(*, size: int = 64, train_per_identity: int, test_per_identity: i
     _require_count("train_per_identity", train_per_identity)
     _require_count("test_per_identity", test_per_identity)
     _require_count("public_per_identity", public_per_identity)
-    train_seed, test_seed, public_seed, identity_seed = (
-        int(s) for s in np.random.SeedSequence([seed, 0x5A17]).generate_state(4)
-    )
+    train_seed, test_seed, public_seed, identity_seed = split_seeds(seed)
     named = named_identities()
     return Splits(
         private_train=render(named, train_per_identity, size=size, seed=train_seed),
