@@ -35,14 +35,7 @@ def test_importing_the_course_and_tensorflow_prints_nothing_on_a_machine_without
     assert done.stderr.strip() == "", done.stderr
 
 
-def _python(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter (the stack is set up at import); fail with its stderr if it fails."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
-
-
-def test_a_dp_training_step_logs_no_autograph_conversion_warning():
+def test_a_dp_training_step_logs_no_autograph_conversion_warning(fresh_python):
     """TF Privacy's Dense registry calls os.path.commonprefix in the step; AutoGraph must not warn about it."""
     code = (
         "import course_lib.config, numpy as np, tensorflow as tf\n"
@@ -52,11 +45,11 @@ def test_a_dp_training_step_logs_no_autograph_conversion_warning():
         "training.train_dp(build, x, y, x, y, noise_multiplier=1.0, l2_norm_clip=1.0, batch_size=4, epochs=1,\n"
         "                  learning_rate=0.1, seed=0, delta=1e-3, progress=False)\n"
     )
-    done = _python(code)
+    done = fresh_python(code)
     assert "AutoGraph could not transform" not in done.stdout + done.stderr
 
 
-def test_autograph_leaves_tf_keras_internals_unconverted():
+def test_autograph_leaves_tf_keras_internals_unconverted(fresh_python):
     """TF 2.15 converted ~800 tf-keras functions at the first train step of a process (10.6 s); TF 2.16+ does not."""
     code = (
         "import course_lib.config, tensorflow as tf\n"
@@ -64,5 +57,5 @@ def test_autograph_leaves_tf_keras_internals_unconverted():
         "from course_lib.dp.training import FastDPModel\n"
         "print(conversion.is_allowlisted(tf.keras.Model.train_step), conversion.is_allowlisted(FastDPModel.train_step))\n"
     )
-    done = _python(code)
+    done = fresh_python(code)
     assert done.stdout.split()[-2:] == ["True", "False"], "Keras's code runs as is; the course's train step is converted"
