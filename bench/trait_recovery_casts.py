@@ -38,30 +38,32 @@ RENDER_SEEDS = (11, 12, 13)  # train, test and variant portraits of the new desi
 
 
 def design_data(name: str, cfg: config.Config, avoid: np.ndarray, seed: int):
-    """(cast, (x_train, y_train), (x_test, y_test)) for one design at the profile's sizes."""
+    """(cast, (x_train, y_train), (x_test, y_test), private) for one design at the profile's sizes; ``private`` is
+    the cast's own training portraits (without trait-dropout variants), which the attack's KNN and PSNR compare to."""
     r = cfg.revealer
     if name in ("shipped", "trait_dropout"):
         dm = recipes.datamons_splits(cfg)
         cast = datamons.named_identities()
-        x, y = dm.private_train.images, dm.private_train.labels
+        x, y = private = dm.private_train.images, dm.private_train.labels
         test = (dm.private_test.images, dm.private_test.labels)
         if name == "trait_dropout":
             variants, origin = cast_designs.trait_dropout_variants(cast)
             extra = datamons.render(variants, DROPOUT_PER_VARIANT, size=r.image_size, seed=RENDER_SEEDS[2])
             x = np.concatenate([x, extra.images])
             y = np.concatenate([y, np.repeat(origin, DROPOUT_PER_VARIANT)])
-        return cast, (x, y), test
+        return cast, (x, y), test, private
     maker = {"minimal_pairs": cast_designs.minimal_pair_cast, "siblings": cast_designs.sibling_cast}[name]
     cast = maker(avoid, seed=seed)
     train = datamons.render(cast, r.train_per_identity, size=r.image_size, seed=RENDER_SEEDS[0])
     test = datamons.render(cast, r.test_per_identity, size=r.image_size, seed=RENDER_SEEDS[1])
-    return cast, (train.images, train.labels), (test.images, test.labels)
+    private = (train.images, train.labels)
+    return cast, private, (test.images, test.labels), private
 
 
 def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, seed: int) -> dict:
     r = cfg.revealer
     started = time.perf_counter()
-    cast, (x, y), (x_test, y_test) = design_data(name, cfg, avoid, seed)
+    cast, (x, y), (x_test, y_test), private = design_data(name, cfg, avoid, seed)
     shape, n = tuple(int(s) for s in x.shape[1:]), len(cast)
     nets = {}
     for role, builder, width in (("target", targets.target_resnet, r.resnet_width),
@@ -75,8 +77,7 @@ def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, s
                                   iterations=r.attack_iterations, seed=seed, lr=r.attack_lr,
                                   momentum=r.attack_momentum, lam=r.attack_lambda)
     names = list(datamons.TRAITS)
-    summary = metrics.summarise(result, nets["evaluation"], x[:n * r.train_per_identity], y[:n * r.train_per_identity],
-                                seeds=r.attack_seeds, trait_model=judge, identity_traits=cast_designs.codes(cast),
+    summary = metrics.summarise(result, nets["evaluation"], *private, seeds=r.attack_seeds, trait_model=judge, identity_traits=cast_designs.codes(cast),
                                 trait_names=names)
     reliance = trait_reliance.trait_reliance(nets["target"], cast, size=r.image_size, seed=seed)
     return {

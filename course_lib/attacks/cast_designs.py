@@ -29,16 +29,14 @@ FAMILY_TRAITS: tuple[str, ...] = ("body", "colour", "pattern")
 CAST_SIZE = 15
 
 
-def codes(identities: Sequence[datamons.Identity]) -> np.ndarray:
-    """(n, 7) trait indices, in ``datamons.TRAITS`` order."""
-    return np.array([i.code() for i in identities], dtype=np.int64)
+codes = datamons.trait_codes  # (n, 7) trait indices
 
 
 def min_distance(cast: np.ndarray, others: np.ndarray) -> int:
     """Fewest traits in which any member of ``cast`` differs from any row of ``others``."""
     if len(cast) == 0 or len(others) == 0:
         raise ValueError("min_distance needs two non-empty sets of trait codes")
-    return int((cast[:, None, :] != others[None, :, :]).sum(axis=2).min())
+    return int(datamons.trait_distances(cast, others).min())
 
 
 def public_codes(n_public: Sequence[int], data_seed: int = 0) -> np.ndarray:
@@ -53,7 +51,7 @@ def public_codes(n_public: Sequence[int], data_seed: int = 0) -> np.ndarray:
 def single_trait_neighbours(identities: Sequence[datamons.Identity]) -> dict[str, float]:
     """Per trait, the share of the cast with a cast-mate that differs from it in that trait and nothing else."""
     c = codes(identities)
-    differs = c[:, None, :] != c[None, :, :]  # (n, n, traits)
+    differs = c[:, None, :] != c[None, :, :]  # (n, n, traits): which traits differ, not just how many
     alone = differs & (differs.sum(axis=2) == 1)[:, :, None]
     return {t: float(alone[:, :, k].any(axis=1).mean()) for k, t in enumerate(datamons.TRAITS)}
 
@@ -78,10 +76,6 @@ def _identity(name: str, code: Sequence[int]) -> datamons.Identity:
     return datamons.Identity(name, {t: datamons.TRAITS[t][int(v)] for t, v in zip(datamons.TRAITS, code)})
 
 
-def _names(n: int) -> list[str]:
-    return list(datamons.NAMED[:n])
-
-
 def minimal_pair_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_000) -> list[datamons.Identity]:
     """Fifteen corners of the hypercube over ``SMALL_TRAITS`` (two values each, the all-second corner left out), one
     body, colour and pattern for all; at least two traits from every code in ``avoid`` (e.g. the public identities).
@@ -103,7 +97,7 @@ def minimal_pair_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_00
                 code[index[t]] = int(pairs[t][b])
             cast.append(code)
         if min_distance(np.array(cast), avoid) >= 2:
-            return [_identity(name, code) for name, code in zip(_names(CAST_SIZE), cast)]
+            return [_identity(name, code) for name, code in zip(datamons.NAMED, cast)]
     raise RuntimeError(f"no minimal-pair cast two traits from every avoided identity in {attempts} attempts")
 
 
@@ -133,5 +127,5 @@ def sibling_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_000) ->
         cast_codes = np.array(cast)
         distinct = len({tuple(c) for c in cast}) == CAST_SIZE
         if distinct and min_distance(cast_codes, avoid) >= 2:
-            return [_identity(name, code) for name, code in zip(_names(CAST_SIZE), cast)]
+            return [_identity(name, code) for name, code in zip(datamons.NAMED, cast)]
     raise RuntimeError(f"no sibling cast two traits from every avoided identity in {attempts} attempts")

@@ -95,8 +95,18 @@ def named_identities() -> list[Identity]:
 
 def pairwise_shared_traits() -> np.ndarray:
     """(15, 15) number of traits each pair of named Datamons shares (the diagonal is len(TRAITS))."""
-    codes = np.array([i.code() for i in named_identities()])
-    return (codes[:, None, :] == codes[None, :, :]).sum(axis=2)
+    codes = trait_codes(named_identities())
+    return len(TRAITS) - trait_distances(codes, codes)
+
+
+def trait_codes(identities: Sequence[Identity]) -> np.ndarray:
+    """(n, 7) trait indices of ``identities``, in ``TRAITS`` order."""
+    return np.array([i.code() for i in identities], dtype=np.int64).reshape(-1, len(TRAITS))
+
+
+def trait_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)): in how many traits each code of ``a`` differs from each code of ``b``."""
+    return (np.asarray(a)[:, None, :] != np.asarray(b)[None, :, :]).sum(axis=2)
 
 
 def split_seeds(seed: int = 0) -> tuple[int, int, int, int]:
@@ -114,7 +124,7 @@ def public_identities(n: int = 200, seed: int = 0) -> list[Identity]:
     contains) a private identity; all are distinct.
     """
     _require_count("n", n)
-    named = np.array([i.code() for i in named_identities()])
+    named = trait_codes(named_identities())
     sizes = [len(values) for values in TRAITS.values()]
     space = int(np.prod(sizes))
     if n > space // 2:
@@ -124,7 +134,7 @@ def public_identities(n: int = 200, seed: int = 0) -> list[Identity]:
     seen: set[tuple[int, ...]] = set()
     while len(chosen) < n:
         draws = np.stack([rng.integers(0, k, size=2 * n) for k in sizes], axis=1)
-        far = (draws[:, None, :] != named[None, :, :]).sum(axis=2).min(axis=1) >= 2
+        far = trait_distances(draws, named).min(axis=1) >= 2
         for code in map(tuple, draws[far]):
             if code not in seen and len(chosen) < n:
                 seen.add(code)
@@ -244,7 +254,7 @@ def creature_masks(identities: Sequence[Identity], per_identity: int, *, size: i
 def _render(identities: list[Identity], per_identity: int, size: int, seed: int,
             flat_background: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, labels, traits); ``flat_background`` replaces the background and removes noise (creature_masks)."""
-    codes = np.array([i.code() for i in identities], dtype=np.int64)
+    codes = trait_codes(identities)
     labels = np.repeat(np.arange(len(identities), dtype=np.int64), per_identity)
     traits = codes[labels]
     rng = np.random.default_rng(seed)  # not keyed on size: a seed gives the same poses at 32 and 64
@@ -856,5 +866,5 @@ _SCARF_BOX = lambda p: (0.0, _BODY_Y + 0.34, p["hx"] * 1.02, 0.16, 1.3, 1.3)  # 
 
 __all__ = [
     "NAMED", "TRAITS", "Identity", "Portraits", "Splits", "named_identities", "public_identities", "render",
-    "make_splits", "describe", "trait_table", "pairwise_shared_traits",
+    "make_splits", "describe", "trait_table", "pairwise_shared_traits", "trait_codes", "trait_distances", "split_seeds",
 ]

@@ -210,8 +210,7 @@ def fresh_public_portraits(n: int, size: int, seed: int, avoid: np.ndarray | Non
     while True:  # the filter drops about 1 % per held-out identity group; draw again, larger, in the rare short case
         identities = datamons.public_identities(draw, seed=seed)
         if avoid is not None:
-            codes = np.array([i.code() for i in identities])
-            far = (codes[:, None, :] != avoid[None, :, :]).sum(axis=2).min(axis=1) >= 2
+            far = datamons.trait_distances(datamons.trait_codes(identities), avoid).min(axis=1) >= 2
             identities = [i for i, keep in zip(identities, far) if keep]
         if len(identities) >= n:
             return datamons.render(identities[:n], 1, size=size, seed=seed)
