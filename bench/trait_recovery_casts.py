@@ -13,7 +13,8 @@ them at the profile's sizes, and the SAME shipped GAN prior, trait judge and att
 New casts stay two traits from every public identity, so the prior never saw them. Printed per design: test
 accuracy of target and judge, GMI top-1 on the design's own evaluation model, trait recovery (all and per trait),
 how often the target still names a Datamon with each trait changed (``trait_reliance``: low = the target needs it),
-and the share of the cast with a cast-mate differing in that trait alone. 18 minutes at class on a 2-core machine
+the share of the cast with a cast-mate differing in that trait alone, and the ceiling the design allows any
+confidence-based inversion (``perfect_prior``: the renderer as the prior, with notebook 03's search). 18 minutes at class on a 2-core machine
 whose plain-SGD step of ``bench/dp_speed.py`` is 0.011-0.016 s (mostly training the eight networks).
 
     python bench/trait_recovery_casts.py [--profile class] [--designs shipped trait_dropout ...] [--seed 0]
@@ -28,7 +29,7 @@ import numpy as np
 
 from course_lib import config  # first: course_lib settles the stack before TensorFlow loads
 from course_lib import train_checkpoints as recipes
-from course_lib.attacks import cast_designs, inversion, metrics, trait_reliance
+from course_lib.attacks import cast_designs, inversion, metrics, perfect_prior, trait_reliance
 from course_lib.data import datamons
 from course_lib.models import classifiers, targets
 
@@ -60,6 +61,19 @@ def design_data(name: str, cfg: config.Config, avoid: np.ndarray, seed: int):
     return cast, private, (test.images, test.labels), private
 
 
+def perfect_prior_ceiling(target, true_codes: np.ndarray, r, seed: int) -> tuple[dict, dict]:
+    """The renderer as a perfect prior against ``target`` (notebook 03's search and settings), and the same search
+    for an ideal target that reads every trait: the ceiling this design allows any confidence-based inversion."""
+    codes = perfect_prior.designs(r.perfect_prior_designs, seed=seed)
+    scores = perfect_prior.score_designs(target, codes, size=r.image_size, seed=seed, progress=False)
+    kept = perfect_prior.refine(target, codes, scores, finalists=r.perfect_prior_finalists,
+                                renders=r.perfect_prior_renders, size=r.image_size, seed=seed)
+    reader_scores = perfect_prior.trait_reader_margins(codes, true_codes)
+    return (perfect_prior.search(scores, codes, kept, true_codes, top=r.perfect_prior_finalists),
+            perfect_prior.search(reader_scores, codes, codes[reader_scores.argmax(axis=0)], true_codes,
+                                 top=r.perfect_prior_finalists))
+
+
 def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, seed: int) -> dict:
     r = cfg.revealer
     started = time.perf_counter()
@@ -80,6 +94,7 @@ def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, s
     summary = metrics.summarise(result, nets["evaluation"], *private, seeds=r.attack_seeds, trait_model=judge, identity_traits=cast_designs.codes(cast),
                                 trait_names=names)
     reliance = trait_reliance.trait_reliance(nets["target"], cast, size=r.image_size, seed=seed)
+    ceiling, reader = perfect_prior_ceiling(nets["target"], cast_designs.codes(cast), r, seed)
     return {
         "design": name, "n_train": len(x),
         "target_test_acc": classifiers.accuracy(nets["target"], x_test, y_test),
@@ -88,6 +103,8 @@ def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, s
         "trait_recovery_by_trait": summary["trait_recovery_per_trait"],
         "still_named_with_trait_changed": reliance["still_named"],
         "single_trait_neighbours": cast_designs.single_trait_neighbours(cast),
+        "perfect_prior_recovery": ceiling["trait_recovery"], "perfect_prior_by_trait": ceiling["recovery_by_trait"],
+        "reader_recovery": reader["trait_recovery"],
         "seconds": time.perf_counter() - started,
     }
 
@@ -110,7 +127,8 @@ def main() -> None:
         row = rows[-1]
         print(f"{name:14s} train {row['n_train']:5d}  target test acc {row['target_test_acc']:.3f}  judge test acc "
               f"{row['eval_test_acc']:.3f}  GMI top-1 {row['gmi_top1']:.3f}  trait recovery "
-              f"{row['trait_recovery']:.3f}  ({row['seconds']:.0f} s)", flush=True)
+              f"{row['trait_recovery']:.3f}  perfect prior {row['perfect_prior_recovery']:.3f} (a target reading every "
+              f"trait: {row['reader_recovery']:.3f})  ({row['seconds']:.0f} s)", flush=True)
     print(f"\nper trait (profile {args.profile}, {cfg.revealer.attack_seeds} seeds): recovered / still named with it "
           f"changed / share of the cast with a cast-mate differing in it alone")
     print(f"{'trait':10s} {'chance':>6s} " + " ".join(f"{r['design']:>22s}" for r in rows))
@@ -118,6 +136,10 @@ def main() -> None:
         cells = " ".join(f"{r['trait_recovery_by_trait'][t]:6.2f} /{r['still_named_with_trait_changed'][t]:5.2f} /"
                          f"{r['single_trait_neighbours'][t]:5.2f}" for r in rows)
         print(f"{t:10s} {chance[t]:6.2f} {cells}")
+    print("\nper trait, the perfect prior's best design (the ceiling of confidence-based inversion)")
+    print(f"{'trait':10s} {'chance':>6s} " + " ".join(f"{r['design']:>14s}" for r in rows))
+    for t in datamons.TRAITS:
+        print(f"{t:10s} {chance[t]:6.2f} " + " ".join(f"{r['perfect_prior_by_trait'][t]:14.2f}" for r in rows))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(rows, out, indent=1)

@@ -136,6 +136,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             attack_iterations=8, attack_restarts=2, attack_seeds=2, attack_lr=0.02, attack_lambda=100.0,
             attack_momentum=0.9, mnist_attack_lr=0.01, mnist_attack_iterations=8, pixel_iterations=8, pixel_lr=10.0,
             aux_iterations=8, aux_seeds=1, pixel_seeds=2,
+            perfect_prior_designs=300, perfect_prior_finalists=4, perfect_prior_renders=2,
         ),
         "class": dict(
             image_size=32, train_per_identity=100, test_per_identity=30, n_public=200, public_per_identity=30,
@@ -160,6 +161,10 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             attack_iterations=150, attack_restarts=2, attack_seeds=5, attack_lr=0.02, attack_lambda=100.0,
             attack_momentum=0.9, mnist_attack_lr=0.01, mnist_attack_iterations=150, pixel_iterations=150,
             pixel_lr=10.0, pixel_seeds=1, aux_iterations=150, aux_seeds=1,
+            # the perfect-prior search: 20,000 of the 76,800 designs, one portrait each, then each name's 16 best on 16
+            # fresh portraits (18 s on the development machine; all designs: 59 s, the same shares and a ceiling
+            # within a trait or two per Datamon)
+            perfect_prior_designs=20000, perfect_prior_finalists=16, perfect_prior_renders=16,
         ),
         "full": dict(
             image_size=64, train_per_identity=300, test_per_identity=60, n_public=200, public_per_identity=100,
@@ -174,6 +179,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             attack_iterations=1500, attack_restarts=5, attack_seeds=5, attack_lr=0.02, attack_lambda=100.0,
             attack_momentum=0.9, mnist_attack_lr=0.01, mnist_attack_iterations=1500, pixel_iterations=1500,
             pixel_lr=10.0, pixel_seeds=5, aux_iterations=1500, aux_seeds=5,
+            perfect_prior_designs=None, perfect_prior_finalists=32, perfect_prior_renders=16,
         ),
     },
     # --- notebook 04, defences ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ CONTRACT = {
         "target_test_acc", "eval_test_acc", "gmi_top1", "gmi_top5", "gmi_top1_best_of_restarts",
         "pixel_baseline_top1", "gmi_aux_top1", "trait_recovery", "knn_distance", "psnr", "mnist_gmi_top1",
         "mnist_pixel_baseline_top1", "attack_seconds", "trait_recovery_by_trait", "trait_classifier_acc",
-        "colour_baseline", "target_trait_reliance",
+        "colour_baseline", "target_trait_reliance", "perfect_prior",
     ],
     "04_defenses": [
         "extraction_vs_budget", "mia_vs_output", "dp_vs_attacks", "blackbox_inversion_top1",
