@@ -46,8 +46,9 @@ def test_every_design_once_and_samples_are_seeded_sorted_subsets():
     assert np.array_equal(sample, perfect_prior.designs(500, seed=3))
     assert not np.array_equal(sample, perfect_prior.designs(500, seed=4))
     assert np.array_equal(perfect_prior.designs(None), every)
-    with pytest.raises(ValueError, match="positive number of designs"):
-        perfect_prior.designs(0)
+    for bad in (0, "all", True):
+        with pytest.raises(ValueError, match="positive number of designs"):
+            perfect_prior.designs(bad)
 
 
 def test_identities_of_round_trips_the_codes():

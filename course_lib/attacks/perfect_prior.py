@@ -37,11 +37,11 @@ def all_designs() -> np.ndarray:
 
 def designs(n: int | None = None, seed: int = 0) -> np.ndarray:
     """``n`` distinct designs drawn with ``seed`` (sorted, so a larger ``n`` is not a reshuffle), or all of them."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n must be a positive number of designs or None for all of them, got {n!r}")
     every = all_designs()
     if n is None or n >= len(every):
         return every
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive number of designs or None for all of them, got {n!r}")
     pick = np.random.default_rng(np.random.SeedSequence([seed, 0xD5])).choice(len(every), int(n), replace=False)
     return every[np.sort(pick)]
 
