@@ -292,3 +292,46 @@ def test_the_clipped_sum_of_a_strided_1x1_convolution_is_exact_and_avoids_onednn
         "print('exact')\n"
     )
     assert "exact" in fresh_python(code).stdout
+
+
+def _graph_ops(concrete):
+    """Every op of a traced function, including those of the functions it calls (gradients, while bodies)."""
+    graph = concrete.graph
+    ops = list(graph.get_operations())
+    for function in graph._functions.values():  # noqa: SLF001 - the library functions the graph calls
+        ops += list(function.graph.get_operations()) if hasattr(function, "graph") else []
+    return ops
+
+
+@pytest.mark.parametrize("method", ["ghost", "direct"])
+@pytest.mark.parametrize("microbatches", [None, 2])
+def test_the_engine_uses_no_op_that_cpus_without_onednn_lack(method, microbatches):
+    # Where oneDNN is off (CPUs without AVX-512, e.g. an AMD EPYC with AVX2), TensorFlow's depthwise ops refuse
+    # unequal strides and the filter-gradient op refuses dilations: CI on such a machine failed with "Current
+    # implementation only supports equal length strides". The traced DP step must use neither, on any CPU.
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([
+        L.InputLayer(input_shape=(9, 9, 1)),
+        L.Conv2D(3, (4, 2), strides=(2, 1), activation="relu"),  # grey input, unequal strides
+        L.Conv2D(4, 3, strides=(1, 2), padding="same", activation="relu"),  # several channels, unequal strides
+        L.Conv2D(2, 2, dilation_rate=2, padding="same"),  # dilated
+        L.GlobalAveragePooling2D(), L.Dense(3)])
+    registry = conv_registry.make_registry(method)
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+    x = tf.random.stateless_normal([4, 9, 9, 1], seed=[1, 2])
+    y = tf.constant([0, 1, 2, 0])
+    kwargs = {"num_microbatches": microbatches} if microbatches else {}
+
+    @tf.function
+    def step(x, y):
+        return training.clipped_noisy_gradients(model, registry, x, y, loss, l2_norm_clip=1.0,
+                                                noise_multiplier=0.0, **kwargs)[0]
+
+    ops = _graph_ops(step.get_concrete_function(x, y))
+    unequal = [op.name for op in ops if op.type.startswith("DepthwiseConv2dNative")
+               and op.get_attr("strides")[1] != op.get_attr("strides")[2]]
+    dilated = [op.name for op in ops if op.type == "Conv2DBackpropFilter" and list(op.get_attr("dilations")) != [1] * 4]
+    assert not unequal and not dilated, (unequal, dilated)
+    assert any(op.type.startswith("Conv2D") for op in ops)  # the walk did see the convolutions
+    step(x, y)  # and the step runs here

@@ -75,6 +75,13 @@ def squared_norms_from_patches(patches: tf.Tensor, grads: tf.Tensor, method: str
     raise ValueError(f"method must be 'ghost' or 'direct', got {method!r}")
 
 
+def equal_strides(layer: tf.keras.layers.Conv2D) -> bool:
+    """Whether the layer strides rows and columns alike. TensorFlow's depthwise ops, forward and filter gradient, refuse
+    unequal strides on CPUs where oneDNN is off (those without AVX-512, e.g. an AMD EPYC with AVX2: "Current
+    implementation only supports equal length strides"), so the functions below avoid them there and everywhere."""
+    return layer.strides[0] == layer.strides[1]
+
+
 def image_patches(inputs: tf.Tensor, layer: tf.keras.layers.Conv2D) -> tf.Tensor:
     """The input patch under the kernel at every output position of ``layer``: (n, h_out, w_out, kh * kw * c_in).
 
@@ -86,8 +93,11 @@ def image_patches(inputs: tf.Tensor, layer: tf.keras.layers.Conv2D) -> tf.Tensor
     c_in = int(inputs.shape[-1])
     strides = [1, *layer.strides, 1]
     padding = layer.padding.upper()
-    if c_in == 1:
-        kernel = tf.reshape(tf.eye(kh * kw, dtype=inputs.dtype), [kh, kw, 1, kh * kw])
+    if c_in == 1 or not equal_strides(layer):
+        # a dense one-hot kernel: output channel c * kh * kw + i * kw + j reads input channel c at (i, j), the order
+        # of the depthwise filters below. Used for unequal strides too, which the depthwise op lacks without oneDNN.
+        kernel = tf.reshape(tf.eye(c_in * kh * kw, dtype=inputs.dtype), [c_in, kh, kw, c_in * kh * kw])
+        kernel = tf.transpose(kernel, [1, 2, 0, 3])
         return tf.nn.conv2d(inputs, kernel, strides, padding, dilations=[1, *layer.dilation_rate, 1])
     # depthwise: each input channel gets its own kh*kw one-hot filters (a dense one-hot kernel would cost c_in x more)
     kernel = tf.tile(tf.reshape(tf.eye(kh * kw, dtype=inputs.dtype), [kh, kw, 1, kh * kw]), [1, 1, c_in, 1])
@@ -196,11 +206,23 @@ def conv2d_weighted_sum(inputs: tf.Tensor, grads: tf.Tensor, layer: tf.keras.lay
         # issue 6035; see targets._residual_block).
         x, strides = inputs[:, ::layer.strides[0], ::layer.strides[1], :], [1, 1, 1, 1]
 
+    dilated = tuple(layer.dilation_rate) != (1, 1)
+
     def weighted_sum(row_weights: tf.Tensor) -> list:
         scaled = grads * row_weights[:, None, None, None]
-        kernel = tf.compat.v1.nn.conv2d_backprop_filter(
-            x, tf.shape(layer.kernel), scaled, strides, layer.padding.upper(),
-            dilations=[1, *layer.dilation_rate, 1])
+        if dilated:
+            # the filter-gradient op refuses dilations on CPUs without oneDNN ("Current CPU implementations do not
+            # yet support dilation rates larger than 1"): differentiate the forward convolution instead, which
+            # tf.nn.convolution (Keras's own op) computes by space-to-batch, as Keras's training does.
+            kernel = tf.identity(layer.kernel)
+            with tf.GradientTape() as tape:
+                tape.watch(kernel)
+                outputs = tf.nn.convolution(x, kernel, strides=layer.strides, padding=layer.padding.upper(),
+                                            dilations=layer.dilation_rate)
+            kernel = tape.gradient(outputs, kernel, output_gradients=scaled)
+        else:
+            kernel = tf.compat.v1.nn.conv2d_backprop_filter(x, tf.shape(layer.kernel), scaled, strides,
+                                                            layer.padding.upper())
         return [kernel, tf.reduce_sum(scaled, axis=[0, 1, 2])] if layer.use_bias else [kernel]
 
     return weighted_sum
@@ -268,7 +290,7 @@ def make_conv2d_computation(method: Method = "auto") -> Callable[..., Any]:
             chosen = choose_method(positions, patch_length, channels)
 
         c_in = int(inputs.shape[-1])
-        single_channel = c_in == 1 and tuple(layer_instance.dilation_rate) == (1, 1)
+        single_channel = c_in == 1 and tuple(layer_instance.dilation_rate) == (1, 1) and equal_strides(layer_instance)
         block_positions = (int(base_vars.shape[1]) + kh // layer_instance.strides[0] - 1) * (
             int(base_vars.shape[2]) + kw // layer_instance.strides[1] - 1)
         patch_cost, block_cost = ghost_costs(positions, patch_length - bias, channels, layer_instance, block_positions)
