@@ -89,8 +89,10 @@ def compare(attack: dict[str, float], baselines: dict[str, dict[str, float]], ma
         gap = attack[key] - baselines[best][key]
         word = "beats" if gap > margin else ("is level with" if gap >= -margin else "falls short of")
         clear.append(gap > margin)
+        points = f"{gap * 100:+.0f}"
         parts.append(f"on {what} GMI ({attack[key]:.0%}) {word} the stronger baseline, "
-                     f"{labels.get(best, best)} ({baselines[best][key]:.0%}; {gap * 100:+.0f} point{'' if round(abs(gap * 100)) == 1 else 's'})")
+                     f"{labels.get(best, best)} ({baselines[best][key]:.0%}; {points} "
+                     f"point{'' if points[1:] == '1' else 's'})")
     if all(clear):
         verdict = ("so the attack recovers more than colour and silhouette, which the baselines only get from "
                    "private portraits the attacker never sees")

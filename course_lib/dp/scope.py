@@ -18,10 +18,10 @@ was measured against the per-example loop (the definition of DP-SGD) on a 6-exam
 
 One more refusal is not about DP: a Conv2D with a 1x1 kernel and unequal strides, e.g. (1, 2), made TensorFlow 2.15
 and 2.21 abort on a CPU where oneDNN is on, one with AVX-512 (heap corruption in the oneDNN convolution gradient,
-plain Keras training too; fine with TF_ENABLE_ONEDNN_OPTS=0). ``tests/test_dp_property.py`` found it; a refusal beats a dead notebook kernel. It is one
-face of oneDNN issue 6035 (the weight gradient of a strided 1x1 convolution with fewer input channels than the
-kernel's vector block writes past its buffer); with equal strides the course's clipped sum avoids that kernel
-(``conv_registry.conv2d_weighted_sum``) and ``targets.target_resnet`` builds its shortcut without it.
+plain Keras training too; fine with TF_ENABLE_ONEDNN_OPTS=0). ``tests/test_dp_property.py`` found it; a refusal
+beats a dead notebook kernel. It is one face of oneDNN issue 6035 (the weight gradient of a strided 1x1 convolution
+with fewer input channels than the kernel's vector block writes past its buffer); with equal strides the course's
+clipped sum avoids that kernel (``conv_registry.conv2d_weighted_sum``) and ``targets.target_resnet`` builds its shortcut without it.
 
 Exact and accepted (measured within 1e-6): Dense on inputs of any rank (TF Privacy's einsum form), Embedding ids of
 rank 1 to 3, parallel branches, frozen BatchNormalization, LayerNormalization without weights; Conv2D strides,
