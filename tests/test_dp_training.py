@@ -307,15 +307,15 @@ def _graph_ops(concrete):
 @pytest.mark.parametrize("microbatches", [None, 2])
 def test_the_engine_uses_no_op_that_cpus_without_onednn_lack(method, microbatches):
     # Where oneDNN is off (CPUs without AVX-512, e.g. an AMD EPYC with AVX2), TensorFlow's depthwise ops refuse
-    # unequal strides and the filter-gradient op refuses dilations: CI on such a machine failed with "Current
-    # implementation only supports equal length strides". The traced DP step must use neither, on any CPU.
+    # unequal strides and the filter- and input-gradient ops refuse dilations: CI on such a machine failed with
+    # "Current implementation only supports equal length strides". The traced DP step must use none, on any CPU.
     L = tf.keras.layers
     tf.keras.utils.set_random_seed(0)
     model = tf.keras.Sequential([
         L.InputLayer(input_shape=(9, 9, 1)),
         L.Conv2D(3, (4, 2), strides=(2, 1), activation="relu"),  # grey input, unequal strides
-        L.Conv2D(4, 3, strides=(1, 2), padding="same", activation="relu"),  # several channels, unequal strides
-        L.Conv2D(2, 2, dilation_rate=2, padding="same"),  # dilated
+        L.Conv2D(1, 3, strides=(1, 2), padding="same", activation="relu"),  # several channels, unequal strides
+        L.Conv2D(2, 2, dilation_rate=2, padding="same"),  # dilated, one channel in: the gradient flows through it
         L.GlobalAveragePooling2D(), L.Dense(3)])
     registry = conv_registry.make_registry(method)
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
@@ -331,7 +331,34 @@ def test_the_engine_uses_no_op_that_cpus_without_onednn_lack(method, microbatche
     ops = _graph_ops(step.get_concrete_function(x, y))
     unequal = [op.name for op in ops if op.type.startswith("DepthwiseConv2dNative")
                and op.get_attr("strides")[1] != op.get_attr("strides")[2]]
-    dilated = [op.name for op in ops if op.type == "Conv2DBackpropFilter" and list(op.get_attr("dilations")) != [1] * 4]
+    dilated = [op.name for op in ops if op.type in ("Conv2DBackpropFilter", "Conv2DBackpropInput")
+               and list(op.get_attr("dilations")) != [1] * 4]
     assert not unequal and not dilated, (unequal, dilated)
     assert any(op.type.startswith("Conv2D") for op in ops)  # the walk did see the convolutions
     step(x, y)  # and the step runs here
+
+
+@pytest.mark.parametrize("kernel, strides, dilation, padding, c_in", [
+    ((8, 8), (2, 2), (1, 1), "same", 1), ((4, 4), (2, 2), (1, 1), "valid", 16), ((3, 3), (1, 1), (1, 1), "same", 3),
+    ((4, 2), (2, 1), (1, 1), "same", 2), ((3, 3), (2, 2), (1, 1), "same", 3), ((3, 2), (1, 1), (2, 1), "valid", 2),
+    ((5, 3), (2, 3), (1, 1), "valid", 1), ((6, 6), (3, 3), (1, 1), "same", 2)])
+def test_the_layer_run_on_its_patches_is_the_layer(kernel, strides, dilation, padding, c_in):
+    """Both patch layouts (stride blocks, one-hot) give the layer's own output as one product, and a gradient summed in
+    patch order maps back onto the layer's own kernel gradient."""
+    layer = tf.keras.layers.Conv2D(4, kernel, strides=strides, dilation_rate=dilation, padding=padding)
+    layer.build((None, 11, 10, c_in))
+    assert conv_registry.block_gram_applies(layer) == (dilation == (1, 1) and kernel[0] % strides[0] == 0
+                                                       and kernel[1] % strides[1] == 0)
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(size=(3, 11, 10, c_in)).astype(np.float32))
+    want = layer(x)
+    patches = conv_registry.flat_patches(x, layer)
+    got = conv_registry.conv2d_from_patches(patches, layer, want.shape[1:])
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    g = tf.constant(rng.normal(size=want.shape).astype(np.float32))
+    with tf.GradientTape() as tape:
+        out = layer(x)
+    kernel_grad = tape.gradient(out, layer.kernel, output_gradients=g)
+    per_example = conv_registry.per_example_kernel_grads(x, g, layer, patches)
+    summed = conv_registry.kernel_from_patch_order(tf.reduce_sum(per_example, axis=0), layer)
+    np.testing.assert_allclose(summed.numpy(), kernel_grad.numpy(), rtol=1e-4, atol=1e-4)
