@@ -48,9 +48,9 @@ def course_model(noise_multiplier: float, batch: int) -> tf.keras.Model:
                                     batch_size=batch, learning_rate=LR)
 
 
-def stepper(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, batch: int, seed: int):
-    """``run(steps)``: that many Keras train steps on the next Poisson batches; returns (wall, CPU) seconds per step."""
-    iterator = iter(sampling.poisson_dataset(x, y, sampling.PoissonBatches(len(x), batch, seed)))
+def stepper(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, batch: int, seed: int, steps: int):
+    """``run(k)``: k Keras train steps on the next of ``steps`` Poisson batches; returns (wall, CPU) s per step."""
+    iterator = iter(sampling.poisson_dataset(x, y, sampling.PoissonBatches(len(x), batch, seed), steps))
     step = model.make_train_function()
 
     def run(steps: int) -> tuple[float, float]:
@@ -97,11 +97,13 @@ def main() -> None:
     y = rng.integers(0, 10, args.n)
     tf.keras.utils.set_random_seed(args.seed)
     models = {"plain": course_model(0.0, args.batch), "fast": course_model(NOISE, args.batch)}
-    run = {name: stepper(model, x, y, args.batch, args.seed) for name, model in models.items()}
+    epoch_steps = math.ceil(args.n / args.batch)
+    first_rounds = max(1, round(args.warmup_epochs * epoch_steps / args.block))
+    steps = 1 + (first_rounds + args.rounds + args.slow_steps) * args.block  # every step either model takes
+    run = {name: stepper(model, x, y, args.batch, args.seed, steps) for name, model in models.items()}
     for r in run.values():
         r(1)  # trace (the same first batch for both)
-    epoch_steps = math.ceil(args.n / args.batch)
-    first = interleaved(run, max(1, round(args.warmup_epochs * epoch_steps / args.block)), args.block)
+    first = interleaved(run, first_rounds, args.block)
     steady = interleaved(run, args.rounds, args.block)
     plain, fast = steady["plain"], steady["fast"]
     paired, paired_cpu = fast[:, 0] / plain[:, 0], fast[:, 1] / plain[:, 1]

@@ -41,6 +41,56 @@ def test_a_recreated_iterator_continues_the_stream_instead_of_replaying_it():
     assert not np.array_equal(first, second)
 
 
+def test_the_dataset_holds_the_samplers_batches_in_order_with_empty_draws_padded():
+    n = 40
+    x = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1) * 10
+    y = np.arange(n)
+    want = sampling.PoissonBatches(n, 1, seed=4).take(60)  # q = 1/40: about 13 % of draws are empty
+    assert any(len(w) == 0 for w in want)
+    got = list(sampling.poisson_dataset(x, y, sampling.PoissonBatches(n, 1, seed=4), steps=60))
+    assert len(got) == 60
+    for (xb, yb, mask), indices in zip(got, want):
+        if len(indices):
+            np.testing.assert_array_equal(yb.numpy(), indices)
+            np.testing.assert_array_equal(xb.numpy()[:, 0, 0, 0], indices * 10)
+            np.testing.assert_array_equal(mask.numpy(), np.ones(len(indices)))
+        else:  # one padding row that weighs nothing
+            assert yb.shape == (1,) and mask.numpy().tolist() == [0.0]
+    with pytest.raises(ConfigError, match="steps"):
+        sampling.poisson_dataset(x, y, sampling.PoissonBatches(n, 1, seed=4), steps=0)
+
+
+class _Recorder(tf.keras.Model):
+    """Trains nothing; reports the labels of each batch it is fed (padded with -1 to a fixed width)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = tf.keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(tf.reshape(x, [-1, 1]))
+
+    def train_step(self, data):
+        _, y, mask = data
+        self.optimizer.iterations.assign_add(1)
+        labels = tf.where(mask > 0, y, -1)
+        return {"labels": tf.pad(labels, [[0, 64 - tf.shape(labels)[0]]], constant_values=-1)}
+
+
+def test_fit_feeds_every_epoch_new_batches_from_one_stream():
+    n, batch, epochs = 100, 10, 3
+    x, y = np.zeros((n, 1), np.float32), np.arange(n)
+    model = _Recorder()
+    model.compile(optimizer="sgd")
+    seen = []
+    record = tf.keras.callbacks.LambdaCallback(on_train_batch_end=lambda _, logs: seen.append(
+        [v for v in np.asarray(logs["labels"]).tolist() if v >= 0]))
+    _, steps = sampling.fit(model, x, y, sampling="poisson", batch_size=batch, epochs=epochs, seed=7,
+                            callbacks=[record])
+    want = [w.tolist() for w in sampling.PoissonBatches(n, batch, seed=7).take(epochs * 10)]
+    assert steps == epochs * 10 and seen == want
+
+
 def _small_model(seed=1):
     tf.keras.utils.set_random_seed(seed)
     return tf.keras.Sequential([

@@ -71,27 +71,29 @@ class PoissonBatches:
         return [next(self._stream) for _ in range(steps)]
 
 
-def poisson_dataset(x: np.ndarray, y: np.ndarray, batches: PoissonBatches) -> tf.data.Dataset:
-    """An endless dataset of Poisson batches ``(x, y, mask)`` with a ``None`` batch dimension (one trace).
+def poisson_dataset(x: np.ndarray, y: np.ndarray, batches: PoissonBatches, steps: int) -> tf.data.Dataset:
+    """The next ``steps`` Poisson batches ``(x, y, mask)`` of ``batches``, with a ``None`` batch dimension (one trace).
 
     ``mask`` is 1 for every drawn row. An empty draw (possible at small q) becomes one padding row of mask 0, which
     the DP step weighs by zero: it still adds noise and takes its step, as the accountant assumes, and no kernel
     meets a batch of size zero (oneDNN's convolution gradient fails on one).
+
+    The index batches are drawn up front (a few bytes per drawn example) and the rows gathered inside TensorFlow.
+    A Python generator (``from_generator``) slowed every training step on TensorFlow 2.21, plain and DP alike: the
+    tutorial CNN's plain-SGD step took 0.070-0.078 s against 0.042 s fed this way (2-core AVX2 machine).
     """
+    config.require_positive("steps", steps, integer=True)
     if len(x) != batches.dataset_size or len(y) != batches.dataset_size:
         raise ConfigError(f"x and y must hold the sampler's {batches.dataset_size} examples, got {len(x)} and {len(y)}")
-
-    def generate():
-        for indices in batches:
-            if len(indices):
-                yield x[indices], y[indices], np.ones(len(indices), np.float32)
-            else:
-                yield x[:1], y[:1], np.zeros(1, np.float32)
-
-    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)),
-            tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
-            tf.TensorSpec((None,), tf.float32))
-    return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
+    drawn = batches.take(steps)
+    rows = [indices if len(indices) else np.zeros(1, np.int64) for indices in drawn]  # empty: row 0, masked out
+    lengths = [len(r) for r in rows]
+    indices = tf.RaggedTensor.from_row_lengths(np.concatenate(rows).astype(np.int64), lengths)
+    masks = tf.RaggedTensor.from_row_lengths(
+        np.concatenate([np.full(len(r), 1.0 if len(d) else 0.0, np.float32) for r, d in zip(rows, drawn)]), lengths)
+    x_all, y_all = tf.constant(x), tf.constant(y)
+    dataset = tf.data.Dataset.from_tensor_slices((indices, masks))
+    return dataset.map(lambda i, m: (tf.gather(x_all, i), tf.gather(y_all, i), m)).prefetch(2)
 
 
 def fit(
@@ -115,7 +117,9 @@ def fit(
         history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
                             callbacks=callbacks or [])
     else:
-        dataset = poisson_dataset(x, y, PoissonBatches(len(x), batch_size, seed))
-        history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch(len(x), batch_size), verbose=0,
-                            callbacks=callbacks or [])
+        per_epoch = steps_per_epoch(len(x), batch_size)
+        # every epoch's batches in one dataset: Keras keeps one iterator across epochs (its cardinality is not one
+        # epoch's steps), so no epoch replays another's batches
+        dataset = poisson_dataset(x, y, PoissonBatches(len(x), batch_size, seed), steps=epochs * per_epoch)
+        history = model.fit(dataset, epochs=epochs, steps_per_epoch=per_epoch, verbose=0, callbacks=callbacks or [])
     return history, int(model.optimizer.iterations.numpy()) - before
