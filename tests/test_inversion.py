@@ -93,3 +93,59 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="recipe"):
         inversion.pixel_attack(target, [0], image_shape=(SIZE, SIZE, 1), restarts=1, iterations=1, seed=0,
                                recipe="magic")
+
+
+def test_views_without_shift_or_zoom_are_the_images_and_a_seed_fixes_them():
+    rng = np.random.default_rng(3)
+    images = tf.constant(rng.uniform(size=(3, 16, 16, 2)).astype(np.float32))
+    seed = tf.constant([5, 0], tf.int64)
+    same = inversion.random_views(images, inversion.Views(copies=2, shift=0.0, zoom=0.0), seed)
+    np.testing.assert_allclose(same, np.concatenate([images, images]), atol=1e-4)  # copy-major
+    moved = inversion.random_views(images, inversion.Views(copies=3), seed)
+    np.testing.assert_array_equal(moved, inversion.random_views(images, inversion.Views(copies=3), seed))
+    assert not np.allclose(moved, inversion.random_views(images, inversion.Views(copies=3),
+                                                          tf.constant([5, 1], tf.int64)))
+
+
+def test_a_view_moves_a_dot_by_at_most_the_shift_and_keeps_it():
+    size, shift = 17, 2.0
+    dot = np.zeros((1, size, size, 1), np.float32)
+    dot[0, 5, 11] = 1.0
+    views = inversion.random_views(tf.constant(dot), inversion.Views(copies=64, shift=shift, zoom=0.1),
+                                   tf.constant([0, 0], tf.int64)).numpy()[..., 0]
+    mass = views.sum(axis=(1, 2))
+    assert np.all(mass > 0.6) and np.all(mass < 1.6)  # bilinear spreads the dot and zoom scales it; it stays
+    rows, cols = np.indices((size, size))
+    y = (views * rows).sum(axis=(1, 2)) / mass
+    x = (views * cols).sum(axis=(1, 2)) / mass
+    # zoom acts about the view's centre: the dot, 3 pixels from the image centre, moves at most 3 * 0.1 / 0.9 more
+    reach = shift + 3 * 0.1 / 0.9 + 1e-3
+    assert np.all(np.abs(y - 5) <= reach) and np.all(np.abs(x - 11) <= reach)
+    assert np.ptp(y) > 1 and np.ptp(x) > 1  # the views do move it
+
+
+def test_gmi_with_views_still_recovers_the_planted_identity_and_is_repeatable():
+    faces, generator, critic, target = planted_world()
+    labels = np.arange(N_IDS)
+    views = inversion.Views(copies=3, shift=0.5, zoom=0.0)
+    result = inversion.gmi_attack(generator, critic, target, labels, restarts=4, iterations=60, seed=0, lr=0.02,
+                                  views=views, progress=False)
+    assert result.method == "gmi_views"
+    best = result.best_images().reshape(N_IDS, -1)
+    distances = ((best[:, None, :] - faces[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(np.argmin(distances, axis=1), labels)
+    again = inversion.gmi_attack(generator, critic, target, labels, restarts=4, iterations=60, seed=0, lr=0.02,
+                                 views=views, progress=False)
+    np.testing.assert_allclose(result.images, again.images, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"copies": 0}, "copies"), ({"zoom": 0.5}, "zoom"),
+                                           ({"shift": -1.0}, "shift")])
+def test_bad_views_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        inversion.Views(**kwargs)
+
+
+def test_a_shift_too_large_for_the_image_is_refused():
+    with pytest.raises(ValueError, match="too large"):
+        inversion.random_views(tf.zeros((1, 6, 6, 1)), inversion.Views(shift=8.0), tf.constant([0, 0], tf.int64))

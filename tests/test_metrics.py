@@ -76,3 +76,19 @@ def test_the_trait_table_is_read_above_and_near_chance():
     assert text.endswith("not only a colour.")
     with pytest.raises(ValueError):
         metrics.read_trait_recovery({"colour": 0.9}, {"head": 0.2})
+
+
+def test_read_views_says_which_way_each_measure_moved_and_calls_small_changes_level():
+    sentence = metrics.read_views({"top1": 0.88, "trait_recovery": 0.42}, {"top1": 0.75, "trait_recovery": 0.40},
+                                  target="target_resnet", n_identities=15)
+    assert "raise the judge's top-1 from 75% to 88% (+13 points)" in sentence
+    assert "leave level trait recovery from 40% to 42% (+2 points)" in sentence
+    assert "target_resnet" in sentence and "6.7%" in sentence and "seed" not in sentence
+    counted = metrics.read_views({"top1": 0.88, "trait_recovery": 0.42}, {"top1": 0.75, "trait_recovery": 0.40},
+                                 target="t", n_identities=15, seeds=(5, 1))
+    assert "(averaged over 1 seed without views and 5 with them)" in counted
+    worse = metrics.read_views({"top1": 0.6, "trait_recovery": 0.3}, {"top1": 0.8, "trait_recovery": 0.31},
+                               target="t", n_identities=15)
+    assert "lower the judge's top-1" in worse and "(-1 point)" in worse
+    with pytest.raises(ValueError, match="trait_recovery"):
+        metrics.read_views({"top1": 0.5}, {"top1": 0.5, "trait_recovery": 0.2}, target="t", n_identities=15)

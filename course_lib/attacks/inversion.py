@@ -7,7 +7,9 @@ network stays frozen and only the latent vector z moves, minimising
 
 (credible to the critic D, recognised as the identity by the target T), with Nesterov momentum on z, z clamped to
 [-1, 1], and several random restarts of which the target's favourite is kept. All identities and all restarts run
-as ONE batch. With auxiliary knowledge (a blurred or partly hidden photo), the generator is the inpainting generator
+as ONE batch. With ``views``, the identity loss is averaged over a few randomly shifted and zoomed copies of each
+image (``Views``; Struppek et al., ICML 2022, "Plug & Play Attacks"): the target must name the reconstruction
+however it is framed, which keeps the search from settling on pixel patterns that only this one network reads. With auxiliary knowledge (a blurred or partly hidden photo), the generator is the inpainting generator
 and z only fills what the photo does not show.
 
 ``pixel_attack`` is the baseline GMI improves on: optimise the pixels themselves to make the target say the name
@@ -78,6 +80,49 @@ class InversionResult:
         return self.images[np.arange(len(self.labels)), pick]
 
 
+@dataclass(frozen=True)
+class Views:
+    """Random reframings of every reconstruction that the identity loss is averaged over (see the module's note).
+
+    ``copies`` views per image and step, each zoomed by a factor in [1 - zoom, 1 + zoom] and moved by up to
+    ``shift`` pixels in each direction, cut from the image padded by reflection (no black border appears).
+    """
+
+    copies: int = 4
+    shift: float = 2.0
+    zoom: float = 0.1
+
+    def __post_init__(self) -> None:
+        config.require_positive("views copies", self.copies, integer=True)
+        config.require_non_negative("views shift", self.shift)
+        if not 0 <= self.zoom < 0.5:
+            raise ValueError(f"views zoom must be in [0, 0.5), got {self.zoom!r}")
+
+
+def random_views(images: tf.Tensor, views: Views, seed: tf.Tensor) -> tf.Tensor:
+    """(copies * n, h, w, c): ``views.copies`` reframings of each of the n square images, copy-major, bilinear.
+
+    ``seed`` is a stateless seed (two integers): the same seed gives the same views. Written here because
+    Keras's random layers draw one transform per call from a hidden state, not one per image from a given seed.
+    """
+    size = int(images.shape[1])
+    # room for the largest view: the widest crop reaches size / 2 / (1 - zoom) from a centre moved by shift
+    pad = int(np.ceil(views.shift + size / 2 * views.zoom / (1 - views.zoom))) + 1
+    if pad >= size:
+        raise ValueError(f"views shift {views.shift} is too large for {size}-pixel images")
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    n = tf.shape(images)[0]
+    u = tf.random.stateless_uniform([n * views.copies, 3], seed)  # zoom, shift y, shift x
+    zoom = 1.0 - views.zoom + 2.0 * views.zoom * u[:, :1]
+    shift = views.shift * (2.0 * u[:, 1:] - 1.0)
+    # crop_and_resize reads box corners as pixel centres scaled to [0, 1]: pixel p of the padded image is p / (full - 1)
+    full = size + 2 * pad
+    centre = (full - 1) / 2 + shift
+    half = (size - 1) / 2 / zoom
+    boxes = tf.concat([centre - half, centre + half], axis=1) / (full - 1)
+    return tf.image.crop_and_resize(padded, boxes, tf.tile(tf.range(n), [views.copies]), [size, size])
+
+
 def _identity_loss(target: tf.keras.Model, images: tf.Tensor, labels: tf.Tensor, objective: str = "ce") -> tf.Tensor:
     """Per-example identity loss: cross-entropy (GMI) or 1 - p(label) (Fredrikson et al.'s MI-FACE cost)."""
     logits = target(images, training=False)
@@ -102,15 +147,26 @@ def _run(
     progress: bool,
     desc: str,
     objective: str = "ce",
+    views: Views | None = None,
+    seed: int = 0,
 ) -> tuple[list[float], list[float]]:
-    """The optimisation loop shared by every attack: minimise prior + lam * identity loss over ``variable``."""
+    """The optimisation loop shared by every attack: minimise prior + lam * identity loss over ``variable``.
+
+    With ``views``, the identity loss of an image is its mean over ``views.copies`` random views, drawn afresh at
+    every step from (``seed``, step).
+    """
     labels_t = tf.constant(labels)
 
     @tf.function
-    def step():
+    def step(k):
         with tf.GradientTape() as tape:
             images = make_images(variable)
-            ce = _identity_loss(target, images, labels_t, objective)
+            if views is None:
+                ce = _identity_loss(target, images, labels_t, objective)
+            else:
+                seen = random_views(images, views, tf.stack([tf.constant(seed, tf.int64), k]))
+                ce = _identity_loss(target, seen, tf.tile(labels_t, [views.copies]), objective)
+                ce = tf.reduce_mean(tf.reshape(ce, [views.copies, -1]), axis=0)
             prior = -tf.reshape(critic(images, training=False), [-1]) if critic is not None else tf.zeros_like(ce)
             # Mean over the identities of one run, summed over restarts: each restart moves exactly as it would
             # in a run of its own (the official code averages its loss over the batch of identities).
@@ -120,8 +176,8 @@ def _run(
         return tf.reduce_mean(ce), tf.reduce_mean(prior)
 
     identity, prior = [], []
-    for _ in bar(range(iterations), desc=desc, disable=not progress):
-        ce, pr = step()
+    for k in bar(range(iterations), desc=desc, disable=not progress):
+        ce, pr = step(tf.constant(k, tf.int64))
         identity.append(float(ce))
         prior.append(float(pr))
     return identity, prior
@@ -167,12 +223,14 @@ def gmi_attack(
     lam: float = 100.0,
     clip: float = 1.0,
     aux: AuxKnowledge | None = None,
+    views: Views | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """GMI against ``target`` for every identity in ``labels`` x ``restarts`` random starts, in one batch.
 
-    With ``aux``, ``generator`` must be the inpainting generator (inputs corrupted image, hole, z). Same seed ->
-    same random starts -> same reconstructions.
+    With ``aux``, ``generator`` must be the inpainting generator (inputs corrupted image, hole, z). With ``views``,
+    the identity loss is averaged over random reframings (``Views``); the kept restart is still the one the target
+    is most sure of on the reconstruction itself. Same seed -> same random starts -> same reconstructions.
     """
     labels = _check(labels, restarts, iterations, lr)
     config.require_positive("clip", clip)
@@ -198,9 +256,10 @@ def gmi_attack(
     started = time.perf_counter()
     identity, prior = _run(make_images, z, critic, target, batch_labels, n_ids, iterations=iterations,
                            optimizer=optimizer, lam=lam, clip=(-clip, clip), progress=progress,
-                           desc="GMI" if aux is None else f"GMI + {aux.kind}")
+                           desc=("GMI" if aux is None else f"GMI + {aux.kind}") + (" (views)" if views else ""),
+                           views=views, seed=seed)
     return _finish(make_images, z, target, batch_labels, n_ids, restarts, identity, prior, started, iterations,
-                   "gmi" if aux is None else f"gmi_{aux.kind}")
+                   ("gmi" if aux is None else f"gmi_{aux.kind}") + ("_views" if views else ""))
 
 
 def pixel_attack(

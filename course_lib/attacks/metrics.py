@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from course_lib import config
 from course_lib.attacks.inversion import InversionResult
 
 
@@ -116,6 +117,31 @@ def read_trait_recovery(per_trait: dict[str, float], chance: dict[str, float], m
     verdict = ("so the reconstructions carry these features, not only a colour" if len(above) > len(near)
                else "so what came back is mostly the features listed first, not the whole creature")
     return "; ".join(parts).capitalize() + f": {verdict}."
+
+
+def read_views(with_views: dict[str, float], without_views: dict[str, float], *, target: str,
+               n_identities: int, seeds: tuple[int, int] | None = None, margin: float = 0.05) -> str:
+    """One sentence on what the views changed: top-1 and trait recovery with and without them (shares in [0, 1]).
+
+    ``seeds``: how many seeds each attack averaged (with views, without), named in the sentence when given. A change
+    within ``margin`` (default 5 points) is read as no change: one identity of 15 is 6.7 points of top-1.
+    """
+    for key in ("top1", "trait_recovery"):
+        if key not in with_views or key not in without_views:
+            raise ValueError(f"both attacks need a {key!r} score")
+    config.require_positive("n_identities", n_identities, integer=True)
+    parts = []
+    for key, what in (("top1", "the judge's top-1"), ("trait_recovery", "trait recovery")):
+        before, after = without_views[key], with_views[key]
+        gap = after - before
+        word = "raise" if gap > margin else ("lower" if gap < -margin else "leave level")
+        points = f"{gap * 100:+.0f}"
+        parts.append(f"{word} {what} from {before:.0%} to {after:.0%} ({points} point{'' if points[1:] == '1' else 's'})")
+    averaged = (f" (averaged over {seeds[1]} seed{'s' * (seeds[1] != 1)} without views and {seeds[0]} with them)"
+                if seeds else "")
+    one = 1 / n_identities
+    return (f"Against {target}, the views {parts[0]} and {parts[1]}{averaged}; with {n_identities} identities one is "
+            f"{one:.1%} of top-1, so a change within {margin * 100:.0f} points is read as level.")
 
 
 def chance_trait_recovery(trait_sizes: list[int]) -> float:
