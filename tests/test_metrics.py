@@ -82,7 +82,7 @@ def test_read_views_says_which_way_each_measure_moved_and_calls_small_changes_le
     sentence = metrics.read_views({"top1": 0.88, "trait_recovery": 0.42}, {"top1": 0.75, "trait_recovery": 0.40},
                                   target="target_resnet", n_identities=15)
     assert "raise the judge's top-1 from 75% to 88% (+13 points)" in sentence
-    assert "leave level trait recovery from 40% to 42% (+2 points)" in sentence
+    assert "leave trait recovery level (40% to 42%, +2 points)" in sentence
     assert "target_resnet" in sentence and "6.7%" in sentence and "seed" not in sentence
     counted = metrics.read_views({"top1": 0.88, "trait_recovery": 0.42}, {"top1": 0.75, "trait_recovery": 0.40},
                                  target="t", n_identities=15, seeds=(5, 1))

@@ -134,9 +134,11 @@ def read_views(with_views: dict[str, float], without_views: dict[str, float], *,
     for key, what in (("top1", "the judge's top-1"), ("trait_recovery", "trait recovery")):
         before, after = without_views[key], with_views[key]
         gap = after - before
-        word = "raise" if gap > margin else ("lower" if gap < -margin else "leave level")
-        points = f"{gap * 100:+.0f}"
-        parts.append(f"{word} {what} from {before:.0%} to {after:.0%} ({points} point{'' if points[1:] == '1' else 's'})")
+        points = f"{gap * 100:+.0f} point{'' if f'{gap * 100:+.0f}'[1:] == '1' else 's'}"
+        if abs(gap) <= margin:
+            parts.append(f"leave {what} level ({before:.0%} to {after:.0%}, {points})")
+        else:
+            parts.append(f"{'raise' if gap > 0 else 'lower'} {what} from {before:.0%} to {after:.0%} ({points})")
     averaged = (f" (averaged over {seeds[1]} seed{'s' * (seeds[1] != 1)} without views and {seeds[0]} with them)"
                 if seeds else "")
     one = 1 / n_identities
