@@ -89,6 +89,6 @@ def test_read_views_says_which_way_each_measure_moved_and_calls_small_changes_le
     assert "(averaged over 1 seed without views and 5 with them)" in counted
     worse = metrics.read_views({"top1": 0.6, "trait_recovery": 0.3}, {"top1": 0.8, "trait_recovery": 0.31},
                                target="t", n_identities=15)
-    assert "lower the judge's top-1" in worse and "(-1 point)" in worse
+    assert "lower the judge's top-1" in worse and "-1 point)" in worse
     with pytest.raises(ValueError, match="trait_recovery"):
         metrics.read_views({"top1": 0.5}, {"top1": 0.5, "trait_recovery": 0.2}, target="t", n_identities=15)
