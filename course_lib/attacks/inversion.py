@@ -9,8 +9,9 @@ network stays frozen and only the latent vector z moves, minimising
 [-1, 1], and several random restarts of which the target's favourite is kept. All identities and all restarts run
 as ONE batch. With ``views``, the identity loss is averaged over a few randomly shifted and zoomed copies of each
 image (``Views``; Struppek et al., ICML 2022, "Plug & Play Attacks"): the target must name the reconstruction
-however it is framed, which keeps the search from settling on pixel patterns that only this one network reads. With auxiliary knowledge (a blurred or partly hidden photo), the generator is the inpainting generator
-and z only fills what the photo does not show.
+however it is framed, which keeps the search from settling on pixel patterns that only this one network reads.
+With auxiliary knowledge (a blurred or partly hidden photo), the generator is the inpainting generator and z only
+fills what the photo does not show.
 
 ``pixel_attack`` is the baseline GMI improves on: optimise the pixels themselves to make the target say the name
 (Fredrikson et al., 2015). Without a prior it finds patterns that fool the target but look like nothing.

@@ -134,7 +134,8 @@ def read_views(with_views: dict[str, float], without_views: dict[str, float], *,
     for key, what in (("top1", "the judge's top-1"), ("trait_recovery", "trait recovery")):
         before, after = without_views[key], with_views[key]
         gap = after - before
-        points = f"{gap * 100:+.0f} point{'' if f'{gap * 100:+.0f}'[1:] == '1' else 's'}"
+        rounded = round(gap * 100)
+        points = f"{rounded:+d} point{'' if abs(rounded) == 1 else 's'}"
         if abs(gap) <= margin:
             parts.append(f"leave {what} level ({before:.0%} to {after:.0%}, {points})")
         else:
