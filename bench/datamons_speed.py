@@ -8,8 +8,9 @@ laptop whose plain-SGD step in bench/dp_speed.py takes 0.065 s (it drew 879 per 
 faster). A faster machine prints its own, higher rate.
 
 Unless --no-compare, the renderer of ``--old`` (a git revision; by default the last one before the speed-up, whose
-pixels the current renderer reproduces bit for bit) is loaded from git for this run only and timed on the same work,
-interleaved with the current one, so that both see the same load: "today" and "now" side by side.
+pixels the current renderer reproduced bit for bit until renderer 2 stopped eyes blinking and mouths shutting, so
+the largest difference printed is now that of an eye or a mouth) is loaded from git for this run only and timed on
+the same work, interleaved with the current one, so that both see the same load: "today" and "now" side by side.
 Run: python bench/datamons_speed.py [--n 2000] [--no-compare]
 """
 import os

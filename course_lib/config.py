@@ -128,7 +128,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             image_size=32, train_per_identity=12, test_per_identity=4, n_public=40, public_per_identity=8,
             gan_width=8, gan_epochs=1, gan_steps_per_epoch=3, gan_batch_size=32, n_critic=5, gan_ema_decay=0.9,
             gan_lr_decay_epochs=1,
-            inpaint_width=8, inpaint_epochs=1, inpaint_steps_per_epoch=2,
+            inpaint_width=8, inpaint_epochs=1, inpaint_steps_per_epoch=2, gan_warm_epochs=1, inpaint_warm_epochs=1,
             target_width=8, resnet_width=8, eval_width=8, trait_width=8, trait_epochs=1, frechet_net_epochs=1, classifier_epochs=2, classifier_batch_size=32,
             trait_fresh_per_epoch=64, trait_batch_size=32, trait_lr=3e-3, trait_held_out=0.1,
             classifier_lr=2e-3,
@@ -146,6 +146,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_width=32, gan_epochs=280, gan_steps_per_epoch=100, gan_batch_size=64, n_critic=5, gan_ema_decay=0.999,
             gan_lr_decay_epochs=30,
             inpaint_width=32, inpaint_epochs=100, inpaint_steps_per_epoch=100,
+            # after a renderer change, `train-checkpoints --warm-start` fine-tunes the shipped GANs this long instead
+            gan_warm_epochs=30, inpaint_warm_epochs=15,
             target_width=32, resnet_width=24, eval_width=32, classifier_epochs=30,
             # the trait judge: 40 epochs, each of 1/40 of the public portraits + 8,000 freshly drawn public identities;
             # the Fréchet distances' feature network: the first trait classifier, 8 epochs on the public portraits
@@ -177,7 +179,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             image_size=64, train_per_identity=300, test_per_identity=60, n_public=200, public_per_identity=100,
             gan_width=64, gan_epochs=100, gan_steps_per_epoch=400, gan_batch_size=64, n_critic=5, gan_ema_decay=0.999,
             gan_lr_decay_epochs=12,
-            inpaint_width=64, inpaint_epochs=30, inpaint_steps_per_epoch=400,
+            inpaint_width=64, inpaint_epochs=30, inpaint_steps_per_epoch=400, gan_warm_epochs=10, inpaint_warm_epochs=5,
             target_width=64, resnet_width=64, eval_width=64, classifier_epochs=30,
             trait_width=64, trait_epochs=20, frechet_net_epochs=20, trait_fresh_per_epoch=8000, trait_batch_size=64, trait_lr=3e-3,
             trait_held_out=0.1,

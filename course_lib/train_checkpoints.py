@@ -179,9 +179,33 @@ def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bo
     return measure
 
 
+DATA_KEYS = ("data", "data_summary")  # the spec keys that name the training data, not the network
+
+
+def warm_start_source(name: str, spec: dict[str, Any], parts: tuple[str, ...], directory=None) -> dict | None:
+    """The shipped entry of ``name``'s first part when every part is in the manifest for the same network but other
+    data (a renderer change): its weights can start a fine-tune instead of training from scratch. Else None."""
+    items = [checkpoints.entry(_part_name_of(name, part), directory) for part in parts]
+    if any(item is None for item in items):
+        return None
+    network = {k: v for k, v in spec.items() if k not in DATA_KEYS}
+    for item in items:
+        stored = item.get("spec") or {}
+        if {k: v for k, v in stored.items() if k not in DATA_KEYS} != network or stored.get("data") == spec["data"]:
+            return None
+    return items[0]
+
+
+def _part_name_of(name: str, part: str) -> str:
+    return f"{name}_{part}" if part else name
+
+
 def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: str, inpainting=False, work=None,
                 warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None,
-                judge_features: Callable[[], Any] | None = None) -> Recipe:
+                judge_features: Callable[[], Any] | None = None, warm_epochs: int = 0) -> Recipe:
+    """With ``warm_epochs`` > 0 and a shipped pair of the same network trained on other data (``warm_start_source``),
+    training fine-tunes that pair for ``warm_epochs`` epochs instead of ``epochs`` from scratch (the learning rates
+    fall over the last ``gan_lr_decay_epochs`` of them, at most all), with its own resumable state."""
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
@@ -197,11 +221,18 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         masks = inpainting_data(images[:1])
         spec["masks"] = identity.exact_hash((masks.square, masks.t_mask), source="masks")
 
-    lr_decay_epochs = 0 if inpainting else r.gan_lr_decay_epochs
+    parts = ("generator", "critic")
+    warm = warm_start_source(name, spec, parts) if warm_epochs else None
+    if warm is not None:
+        epochs, work = warm_epochs, None if work is None else work.with_name(work.name + "_warm")
+    lr_decay_epochs = 0 if inpainting else min(r.gan_lr_decay_epochs, epochs)
 
     def train(pair):
         generator, critic = pair
-        if warm_critic is not None:
+        if warm is not None:  # the shipped pair, whatever data it saw (sha256 still verified)
+            for model, part in zip(pair, parts):
+                checkpoints.load_weights(model, _part_name_of(name, part))
+        elif warm_critic is not None:
             # The plain GAN's critic already knows what a credible portrait looks like: start from it.
             critic.set_weights(obtain(warm_critic)[0][1].get_weights())
         aux = inpainting_data(images) if inpainting else None
@@ -209,18 +240,26 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
                                     batch_size=r.gan_batch_size, n_critic=r.n_critic, inpainting=aux,
                                     ema_decay=r.gan_ema_decay, lr_decay_epochs=lr_decay_epochs,
                                     checkpoint_dir=work, progress=progress, desc=name.split("/")[-1])
-        return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
-                "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
-                "ema_decay": r.gan_ema_decay, "lr_decay_epochs": lr_decay_epochs,
-                "seconds": history.seconds, "n_train": len(images), "history": history}
+        out = {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
+               "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
+               "ema_decay": r.gan_ema_decay, "lr_decay_epochs": lr_decay_epochs,
+               "seconds": history.seconds, "n_train": len(images), "history": history}
+        if warm is not None:  # what the fine-tune started from, so the manifest tells the whole training
+            before = warm.get("metrics", {})
+            out["warm_start"] = {"from_sha256": warm["sha256"], "from_data": warm["spec"]["data"],
+                                 "from_created": warm.get("created"),
+                                 **{k: before.get(k) for k in ("generator_steps", "seconds", "plain_sgd_step_seconds")}}
+        return out
 
     measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting, judge_features)
-    return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure,
+    return Recipe(name, spec, build, train, parts=parts, measure=measure,
                   planned={"generator_steps": epochs * steps})
 
 
-def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None) -> dict[str, Recipe]:
-    """Every network of notebook 03 for ``cfg``'s profile, by short name, in training order."""
+def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None,
+            warm_start: bool = False) -> dict[str, Recipe]:
+    """Every network of notebook 03 for ``cfg``'s profile, by short name, in training order; with ``warm_start``,
+    a GAN whose shipped pair saw other data fine-tunes it (``_gan_recipe``)."""
     r = cfg.revealer
     p = cfg.profile
     dm = datamons_splits(cfg)
@@ -252,12 +291,13 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
 
     out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
                              cfg, progress, source=dms, work=work("datamons_gan"), quality_features=trait_features,
-                             judge_features=judge_features)
+                             judge_features=judge_features, warm_epochs=r.gan_warm_epochs if warm_start else 0)
     out["inpainting"] = _gan_recipe(f"{p}/datamons_inpainting", dm.public.images, r.inpaint_width, r.inpaint_epochs,
                                     r.inpaint_steps_per_epoch, cfg, progress, source=dms, inpainting=True,
                                     work=work("datamons_inpainting"), quality_features=trait_features,
                                     judge_features=judge_features,
-                                    warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None)
+                                    warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None,
+                                    warm_epochs=r.inpaint_warm_epochs if warm_start else 0)
     out.update({
         "mnist_target": _classifier_recipe(f"{p}/mnist_target", "target_small", targets.target_small, r.target_width,
                                            mn_data, len(MNIST_PRIVATE), cfg, progress, r.mnist_classifier_epochs,
@@ -322,14 +362,16 @@ def _trait_recipe(name, dm, r, progress) -> Recipe:
 def _frechet_net_recipe(name, dm, r, progress) -> Recipe:
     """The Fréchet distances' feature network: the course's first trait classifier (``targets.frechet_trait_classifier``,
     8 epochs on every public portrait at class), kept as a fixed yardstick so distances stay comparable when the
-    trait judge changes. Its accuracy per trait on the named Datamons' private test portraits is recorded."""
+    trait judge or the renderer changes. So its spec names the network, not its data (renderer 2 kept the one
+    trained on renderer 1's portraits); retrained, it learns today's portraits and ``trained_on`` in its metrics
+    says which. Its accuracy per trait on the named Datamons' private test portraits is recorded."""
     from course_lib.data import datamons
 
     names = list(datamons.TRAITS)
     sizes = {t: len(v) for t, v in datamons.TRAITS.items()}
     shape = tuple(int(s) for s in dm.public.images.shape[1:])
     spec = {"arch": "trait_classifier", "input_shape": list(shape), "traits": sizes, "width": r.trait_width,
-            **identity.data_identity(dm.public.images, dm.public.traits, source=datamons_source())}
+            "role": "frechet_yardstick"}
 
     def train(model):
         started = time.perf_counter()
@@ -340,7 +382,8 @@ def _frechet_net_recipe(name, dm, r, progress) -> Recipe:
         per_trait = (targets.predict_traits(model, dm.private_test.images, names) == dm.private_test.traits).mean(0)
         return {"private_test_trait_acc": float(per_trait.mean()),
                 "per_trait_acc": {t: float(a) for t, a in zip(names, per_trait)},
-                "seconds": time.perf_counter() - started}
+                "seconds": time.perf_counter() - started,
+                "trained_on": identity.data_identity(dm.public.images, dm.public.traits, source=datamons_source())}
 
     return Recipe(name, spec, lambda: targets.frechet_trait_classifier(shape, sizes, width=r.trait_width), train)
 
@@ -348,7 +391,7 @@ def _frechet_net_recipe(name, dm, r, progress) -> Recipe:
 # --- load or train ------------------------------------------------------------------------------------------------
 
 def _part_name(recipe: Recipe, part: str) -> str:
-    return f"{recipe.name}_{part}" if part else recipe.name
+    return _part_name_of(recipe.name, part)
 
 
 def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command: str = "",
@@ -412,11 +455,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="only measure the shipped GANs' quality and record it in the manifest (no training)")
     parser.add_argument("--check", action="store_true",
                         help="only say which shipped checkpoints this machine accepts for its data (no training)")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="a GAN whose shipped pair saw other data (a renderer change) fine-tunes it for "
+                             "gan_warm_epochs / inpaint_warm_epochs instead of training from scratch")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     cfg = config.load(args.profile, DATA_SEED)
     command = f"python -m course_lib train-checkpoints --profile {args.profile}"
-    all_recipes = recipes(cfg, progress=not args.no_progress, work_dir=WORK_DIR)
+    all_recipes = recipes(cfg, progress=not args.no_progress, work_dir=WORK_DIR, warm_start=args.warm_start)
     keys = args.only or list(all_recipes)
     for key in keys:
         if key not in all_recipes:

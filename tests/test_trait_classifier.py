@@ -10,7 +10,7 @@ import tensorflow as tf
 from course_lib import checkpoints, config
 from course_lib import train_checkpoints as tc
 from course_lib.attacks import metrics
-from course_lib.data import datamons
+from course_lib.data import datamons, identity
 from course_lib.models import targets
 
 SIZES = {t: len(v) for t, v in datamons.TRAITS.items()}
@@ -138,9 +138,13 @@ def test_the_frechet_yardstick_is_the_first_trait_classifier_and_retrains_at_smo
     cfg = config.load("smoke", 0)
     recipe = tc.recipes(cfg, progress=False)["frechet_net"]
     assert recipe.spec["arch"] == "trait_classifier" and checkpoints.is_available(recipe.name, recipe.spec)
+    assert not set(recipe.spec) & {"data", "data_summary"}  # a renderer change keeps the yardstick
     shipped, info = tc.obtain(recipe)
     assert info["source"] == "checkpoint"
     assert not any(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in shipped.layers)
     retrained, info = tc.obtain(recipe, retrain=True)
     assert info["source"] == "trained" and 0 <= info["metrics"]["private_test_trait_acc"] <= 1
+    public = tc.datamons_splits(cfg).public
+    today = identity.data_identity(public.images, public.traits, source=tc.datamons_source())
+    assert info["metrics"]["trained_on"]["data"] == today["data"]  # what a retrained yardstick saw, recorded
     assert [w.shape for w in retrained.weights] == [w.shape for w in shipped.weights]

@@ -1,0 +1,88 @@
+"""``train-checkpoints --warm-start``: after a renderer change, a GAN fine-tunes its shipped pair instead of training
+for hours from scratch, and only when that pair is the same network trained on other data."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import checkpoints, config
+from course_lib import train_checkpoints as tc
+
+NETWORK = {"arch": "tiny", "width": 3}
+
+
+def tiny_model(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,)), tf.keras.layers.Dense(3)])
+
+
+def ship_pair(directory, spec, parts=("generator", "critic")):
+    for part in parts:
+        checkpoints.save_weights(tiny_model(), f"smoke/pair_{part}", profile="smoke", command="test", spec=spec,
+                                 directory=directory)
+
+
+def spec_for(data, **network):
+    return {**NETWORK, **network, "data": data, "data_summary": [0.5, 0.25]}
+
+
+def test_a_pair_trained_on_other_data_is_a_warm_start(tmp_path):
+    ship_pair(tmp_path, spec_for("renderer-1"))
+    found = tc.warm_start_source("smoke/pair", spec_for("renderer-2"), ("generator", "critic"), tmp_path)
+    assert found is not None and found["spec"]["data"] == "renderer-1"
+    assert found["sha256"] == checkpoints.entry("smoke/pair_generator", tmp_path)["sha256"]
+
+
+@pytest.mark.parametrize("wanted, shipped_parts", [
+    (spec_for("renderer-1"), ("generator", "critic")),  # same data: the shipped pair simply loads
+    (spec_for("renderer-2", width=4), ("generator", "critic")),  # another network
+    (spec_for("renderer-2"), ("generator",)),  # half a pair
+])
+def test_no_warm_start_from_the_same_data_another_network_or_half_a_pair(tmp_path, wanted, shipped_parts):
+    ship_pair(tmp_path, spec_for("renderer-1"), shipped_parts)
+    assert tc.warm_start_source("smoke/pair", wanted, ("generator", "critic"), tmp_path) is None
+
+
+def test_the_smoke_gan_fine_tunes_its_shipped_pair_and_records_where_it_started(tmp_path, monkeypatch):
+    """Ship the smoke GAN's pair under other data, then train with --warm-start: the generator starts from the shipped
+    weights (after one epoch of three steps it is far nearer them than to a fresh network) and the manifest
+    metrics name the start."""
+    monkeypatch.setenv(checkpoints.DIR_ENV, str(tmp_path))
+    cfg = config.load("smoke", 0)
+    cold = tc.recipes(cfg, progress=False)["gan"]
+    tf.keras.utils.set_random_seed(7)
+    shipped = cold.build()
+    for model, part in zip(shipped, cold.parts):
+        checkpoints.save_weights(model, f"{cold.name}_{part}", profile="smoke", command="test",
+                                 spec={**cold.spec, "data": "an-older-renderer"},
+                                 metrics={"generator_steps": 28000, "seconds": 3600.0})
+    warm = tc.recipes(cfg, progress=False, work_dir=tmp_path / "state", warm_start=True)["gan"]
+    assert warm.planned == {"generator_steps": cfg.revealer.gan_warm_epochs * cfg.revealer.gan_steps_per_epoch}
+    (generator, _), info = tc.obtain(warm, retrain=True)
+    start = info["metrics"]["warm_start"]
+    assert start["from_data"] == "an-older-renderer" and start["generator_steps"] == 28000
+    assert start["from_sha256"] == checkpoints.entry(f"{cold.name}_generator")["sha256"]
+    assert (tmp_path / "state" / "smoke" / "datamons_gan_warm").is_dir()  # its own resumable state
+
+    def distance(a, b):
+        return sum(float(np.abs(x - y).sum()) for x, y in zip(a.get_weights(), b.get_weights()))
+
+    tf.keras.utils.set_random_seed(123)
+    fresh = cold.build()[0]
+    assert distance(generator, shipped[0]) < 0.1 * distance(fresh, shipped[0])
+    assert json.loads(json.dumps(start))  # the manifest can hold it
+
+
+def test_without_the_flag_a_stale_pair_is_retrained_from_scratch(tmp_path, monkeypatch):
+    monkeypatch.setenv(checkpoints.DIR_ENV, str(tmp_path))
+    cfg = config.load("smoke", 0)
+    cold = tc.recipes(cfg, progress=False)["gan"]
+    for model, part in zip(cold.build(), cold.parts):
+        checkpoints.save_weights(model, f"{cold.name}_{part}", profile="smoke", command="test",
+                                 spec={**cold.spec, "data": "an-older-renderer"})
+    assert cold.planned == {"generator_steps": cfg.revealer.gan_epochs * cfg.revealer.gan_steps_per_epoch}
+    _, info = tc.obtain(tc.recipes(cfg, progress=False)["gan"], retrain=True)
+    assert "warm_start" not in info["metrics"]
