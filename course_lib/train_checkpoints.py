@@ -383,7 +383,8 @@ def _frechet_net_recipe(name, dm, r, progress) -> Recipe:
         return {"private_test_trait_acc": float(per_trait.mean()),
                 "per_trait_acc": {t: float(a) for t, a in zip(names, per_trait)},
                 "seconds": time.perf_counter() - started,
-                "trained_on": identity.data_identity(dm.public.images, dm.public.traits, source=datamons_source())}
+                "trained_on": {"source": datamons_source(),
+                               **identity.data_identity(dm.public.images, dm.public.traits, source=datamons_source())}}
 
     return Recipe(name, spec, lambda: targets.frechet_trait_classifier(shape, sizes, width=r.trait_width), train)
 

@@ -79,3 +79,9 @@ def test_compare_reads_which_baseline_the_attack_beats_beyond_the_margin():
         baselines.compare({"top1": 0.9}, base)
     with pytest.raises(ValueError, match="margin"):
         baselines.compare({"top1": 0.9, "trait_recovery": 0.5}, base, margin=1.5)
+
+
+@pytest.mark.parametrize("gap, words", [(0.123, "+12 points"), (-0.01, "-1 point"), (0.004, "+0 points"),
+                                        (0.01, "+1 point"), (-0.2, "-20 points")])
+def test_a_gap_reads_as_signed_percentage_points(gap, words):
+    assert baselines.signed_points(gap) == words

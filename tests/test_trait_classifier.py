@@ -1,6 +1,6 @@
 """Notebook 03's trait judge: one head per trait, the two cuts other code builds on, training data that holds out
 whole identities and draws fresh public ones, and a shipped class checkpoint that reads the traits of real portraits
-it never saw at 95 % or more (eyes and mouth: see EYES_FLOOR, MOUTH_FLOOR)."""
+it never saw at 95 % or more on every trait."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,14 +15,10 @@ from course_lib.models import targets
 
 SIZES = {t: len(v) for t, v in datamons.TRAITS.items()}
 NAMES = list(datamons.TRAITS)
-# A round-eyed Datamon blinking (eye_open 0.1-0.4, 15 % of portraits) is drawn with its lid where a sleepy one's is
-# (0.5 x eye_open): measured, the two pictures differ by less than the sensor noise. At 32 x 32 no judge tells them
-# apart, so the named test set (6 of 15 Datamons round-eyed: 28 of its 450 portraits blink) caps eyes near 94 %.
-# Eyes must reach EYES_FLOOR, and 98 % when reading a round eye as sleepy is forgiven.
-EYES_FLOOR = 0.92
-# Issue 11 asks 95 % on every trait; the shipped class judge reads the mouth at 93.8 % on the held-out public
-# identities (97.1 % on the named test), its errors spread over smile / open / fangs / beak: not met yet, said here.
-MOUTH_FLOOR = 0.93
+# Issue 11: 95 % on every trait, on both held-out sets. Renderer 1 could not be read so well: a blinking round eye
+# was drawn where a sleepy one's lid sits and a barely open mouth hid its kind (eyes 92 %, mouth 94 % at best);
+# renderer 2 keeps eyes and mouths open (course_lib/data/datamons.py, _open_eyes).
+FLOOR = 0.95
 
 
 @pytest.mark.parametrize("size, width", [(32, 4), (64, 4)])
@@ -115,21 +111,17 @@ def test_shipped_class_trait_judge_reads_the_traits_of_unseen_portraits():
     model, info = tc.obtain(recipe)
     assert info["source"] == "checkpoint"
     recorded = checkpoints.entry(recipe.name)["metrics"]
-    floors = {**{t: 0.95 for t in NAMES}, "eyes": EYES_FLOOR, "mouth": MOUTH_FLOOR}
-    assert all(recorded["trait_classifier_acc"][t] >= floors[t] for t in NAMES), recorded["trait_classifier_acc"]
+    assert all(recorded["trait_classifier_acc"][t] >= FLOOR for t in NAMES), recorded["trait_classifier_acc"]
     # and this stack measures what the manifest says, within one portrait, on both held-out sets
     dm = tc.datamons_splits(cfg)
     held = targets.held_out_identities(dm.public.labels, cfg.revealer.trait_held_out, seed=tc.DATA_SEED)
-    eyes, round_, sleepy = NAMES.index("eyes"), 0, datamons.TRAITS["eyes"].index("sleepy")
     for key, images, traits in (("public_held_out_per_trait_acc", dm.public.images[held], dm.public.traits[held]),
                                 ("per_trait_acc", dm.private_test.images, dm.private_test.traits)):
         predicted = targets.predict_traits(model, images, NAMES)
         for k, t in enumerate(NAMES):
             acc = float((predicted[:, k] == traits[:, k]).mean())
-            assert acc >= floors[t], (key, t, acc)
+            assert acc >= FLOOR, (key, t, acc)
             assert abs(acc - recorded[key][t]) <= 1.0 / len(traits) + 1e-9, (key, t)
-        blink = (traits[:, eyes] == round_) & (predicted[:, eyes] == sleepy)
-        assert ((predicted[:, eyes] == traits[:, eyes]) | blink).mean() >= 0.98, key
 
 
 def test_the_frechet_yardstick_is_the_first_trait_classifier_and_retrains_at_smoke():

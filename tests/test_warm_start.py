@@ -3,6 +3,7 @@ for hours from scratch, and only when that pair is the same network trained on o
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -86,3 +87,28 @@ def test_without_the_flag_a_stale_pair_is_retrained_from_scratch(tmp_path, monke
     assert cold.planned == {"generator_steps": cfg.revealer.gan_epochs * cfg.revealer.gan_steps_per_epoch}
     _, info = tc.obtain(tc.recipes(cfg, progress=False)["gan"], retrain=True)
     assert "warm_start" not in info["metrics"]
+
+
+def test_the_command_fine_tunes_a_stale_smoke_gan_and_ships_it(tmp_path):
+    """`python -m course_lib train-checkpoints --profile smoke --warm-start --only gan`, run for real on a copy of the
+    shipped checkpoints whose GAN entries claim another renderer's data."""
+    import shutil
+    import subprocess
+    import sys
+
+    shipped = checkpoints.checkpoint_dir()
+    for path in shipped.iterdir():
+        shutil.copy(path, tmp_path)
+    manifest = checkpoints.read_manifest(tmp_path)
+    for part in ("generator", "critic"):
+        manifest["checkpoints"][f"smoke/datamons_gan_{part}"]["spec"]["data"] = "an-older-renderer"
+    checkpoints.write_manifest(manifest, tmp_path)
+    env = {**os.environ, checkpoints.DIR_ENV: str(tmp_path), "COURSE_TRAIN_STATE": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "course_lib", "train-checkpoints", "--profile", "smoke", "--warm-start",
+                           "--only", "gan", "--no-progress"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    item = checkpoints.entry("smoke/datamons_gan_generator", tmp_path)
+    assert item["metrics"]["warm_start"]["from_data"] == "an-older-renderer"
+    cfg = config.load("smoke", 0)
+    assert checkpoints.spec_difference(item["spec"], tc.recipes(cfg, progress=False)["gan"].spec) is None
+    assert "frechet_distance" in item["metrics"]  # measured like any shipped GAN

@@ -71,6 +71,13 @@ def record(baselines: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {name: {"top1": b["top1"], "trait_recovery": b["trait_recovery"]} for name, b in baselines.items()}
 
 
+def signed_points(gap: float) -> str:
+    """A difference of two shares in percentage points, signed and rounded: 0.123 -> '+12 points', -0.01 ->
+    '-1 point'. Every sentence that reads one score against another says its gap so (one identity of 15: 6.7)."""
+    rounded = round(gap * 100)
+    return f"{rounded:+d} point{'' if abs(rounded) == 1 else 's'}"
+
+
 def compare(attack: dict[str, float], baselines: dict[str, dict[str, float]], margin: float = 0.05) -> str:
     """One sentence reading the attack against the stronger baseline on top-1 and on trait recovery (shares in [0, 1]).
 
@@ -89,10 +96,8 @@ def compare(attack: dict[str, float], baselines: dict[str, dict[str, float]], ma
         gap = attack[key] - baselines[best][key]
         word = "beats" if gap > margin else ("is level with" if gap >= -margin else "falls short of")
         clear.append(gap > margin)
-        points = f"{gap * 100:+.0f}"
         parts.append(f"on {what} GMI ({attack[key]:.0%}) {word} the stronger baseline, "
-                     f"{labels.get(best, best)} ({baselines[best][key]:.0%}; {points} "
-                     f"point{'' if points[1:] == '1' else 's'})")
+                     f"{labels.get(best, best)} ({baselines[best][key]:.0%}; {signed_points(gap)})")
     if all(clear):
         verdict = ("so the attack recovers more than colour and silhouette, which the baselines only get from "
                    "private portraits the attacker never sees")

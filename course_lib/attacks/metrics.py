@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import config
+from course_lib.attacks import baselines
 from course_lib.attacks.inversion import InversionResult
 
 
@@ -134,8 +135,7 @@ def read_views(with_views: dict[str, float], without_views: dict[str, float], *,
     for key, what in (("top1", "the judge's top-1"), ("trait_recovery", "trait recovery")):
         before, after = without_views[key], with_views[key]
         gap = after - before
-        rounded = round(gap * 100)
-        points = f"{rounded:+d} point{'' if abs(rounded) == 1 else 's'}"
+        points = baselines.signed_points(gap)
         if abs(gap) <= margin:
             parts.append(f"leave {what} level ({before:.0%} to {after:.0%}, {points})")
         else:
