@@ -92,3 +92,14 @@ def test_read_views_says_which_way_each_measure_moved_and_calls_small_changes_le
     assert "lower the judge's top-1" in worse and "-1 point)" in worse
     with pytest.raises(ValueError, match="trait_recovery"):
         metrics.read_views({"top1": 0.5}, {"top1": 0.5, "trait_recovery": 0.2}, target="t", n_identities=15)
+
+
+def test_the_judges_accuracy_is_read_against_the_bar():
+    good = {"body": 1.0, "eyes": 0.99, "pattern": 0.956}
+    sentence = metrics.read_judge_accuracy(good)
+    assert sentence.startswith("The trait judge reads real held-out portraits right 98% of the time on average, "
+                               "pattern worst (96%): every trait at 95% or more")
+    weak = metrics.read_judge_accuracy({**good, "mouth": 0.27})
+    assert "mouth worst (27%): below 95% on mouth" in weak and "cannot be scored" in weak
+    with pytest.raises(ValueError, match="no accuracy"):
+        metrics.read_judge_accuracy({})

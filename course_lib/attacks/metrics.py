@@ -147,6 +147,20 @@ def read_views(with_views: dict[str, float], without_views: dict[str, float], *,
             f"{one:.1%} of top-1, so a change within {margin * 100:.0f} points is read as level.")
 
 
+def read_judge_accuracy(accuracy: dict[str, float], bar: float = 0.95) -> str:
+    """One sentence on whether the trait judge's table can be read: its mean and weakest accuracy per trait on real
+    held-out portraits, against ``bar`` (issue 11 asks 95 % on every trait)."""
+    if not accuracy:
+        raise ValueError("no accuracy per trait to read")
+    weakest = min(accuracy, key=accuracy.get)
+    trust = (f"every trait at {bar:.0%} or more, so a trait it reads on a reconstruction is one a viewer would see "
+             f"there too, as far as the reconstruction looks like a portrait" if accuracy[weakest] >= bar
+             else f"below {bar:.0%} on {weakest}, and a trait it reads poorly on real portraits cannot be scored on "
+                  f"reconstructions either")
+    return (f"The trait judge reads real held-out portraits right {np.mean(list(accuracy.values())):.0%} of the time "
+            f"on average, {weakest} worst ({accuracy[weakest]:.0%}): {trust}.")
+
+
 def chance_trait_recovery(trait_sizes: list[int]) -> float:
     """What guessing each trait uniformly at random would recover, for comparison."""
     return float(np.mean([1.0 / n for n in trait_sizes]))
