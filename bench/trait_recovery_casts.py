@@ -90,7 +90,8 @@ def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, s
     result = inversion.gmi_attack(generator, critic, nets["target"], labels, restarts=r.attack_seeds * r.attack_restarts,
                                   iterations=r.attack_iterations, seed=seed, lr=r.attack_lr,
                                   momentum=r.attack_momentum, lam=r.attack_lambda,
-                                  views=inversion.Views(r.attack_views, r.attack_view_shift, r.attack_view_zoom))
+                                  views=inversion.Views(r.attack_views, r.attack_view_shift, r.attack_view_zoom),
+                                  candidates=r.attack_candidates)
     names = list(datamons.TRAITS)
     summary = metrics.summarise(result, nets["evaluation"], *private, seeds=r.attack_seeds, trait_model=judge, identity_traits=cast_designs.codes(cast),
                                 trait_names=names)

@@ -149,3 +149,41 @@ def test_bad_views_are_refused(kwargs, match):
 def test_a_shift_too_large_for_the_image_is_refused():
     with pytest.raises(ValueError, match="too large"):
         inversion.random_views(tf.zeros((1, 6, 6, 1)), inversion.Views(shift=8.0), tf.constant([0, 0], tf.int64))
+
+
+def test_each_selected_start_is_its_pools_favourite_for_its_identity():
+    _, generator, _, target = planted_world()
+    labels = np.array([2, 0])
+
+    def make_images(z):
+        return generator(z, training=False)
+
+    starts = inversion.select_starts(make_images, target, labels, restarts=3, candidates=16, z_dim=Z_DIM,
+                                     rng=np.random.default_rng(4))
+    assert starts.shape == (len(labels) * 3, Z_DIM)
+    pool = np.random.default_rng(4).standard_normal((3 * 16, Z_DIM)).astype(np.float32)
+    scores = tf.nn.log_softmax(target(generator(pool))).numpy()
+    for i, label in enumerate(labels):
+        for r in range(3):  # identity-major, like the attack's batch; restart r drawn from pool r only
+            chunk = slice(16 * r, 16 * (r + 1))
+            np.testing.assert_array_equal(starts[i * 3 + r], pool[chunk][scores[chunk, label].argmax()])
+    random_start = tf.nn.log_softmax(target(generator(pool[:6]))).numpy()[np.arange(6), np.repeat(labels, 3)]
+    selected = tf.nn.log_softmax(target(generator(starts))).numpy()[np.arange(6), np.repeat(labels, 3)]
+    assert selected.mean() > random_start.mean()
+
+
+def test_gmi_from_selected_starts_recovers_the_identity_is_repeatable_and_refuses_aux():
+    faces, generator, critic, target = planted_world()
+    labels = np.arange(N_IDS)
+    run = lambda: inversion.gmi_attack(generator, critic, target, labels, restarts=2, iterations=30, seed=3,  # noqa: E731
+                                       candidates=8, progress=False)
+    a, b = run(), run()
+    assert a.method == "gmi_selected"
+    np.testing.assert_allclose(a.images, b.images, rtol=1e-5)
+    best = a.best_images().reshape(N_IDS, -1)
+    np.testing.assert_array_equal(np.argmin(((best[:, None] - faces[None]) ** 2).sum(axis=2), axis=1), labels)
+    aux = inversion.AuxKnowledge("square", np.zeros((N_IDS, SIZE, SIZE, 1), np.float32),
+                                 np.ones((N_IDS, SIZE, SIZE, 1), np.float32))
+    with pytest.raises(ValueError, match="candidates selects starts of the plain generator"):
+        inversion.gmi_attack(generator, critic, target, labels, restarts=2, iterations=3, seed=0, aux=aux,
+                             candidates=8, progress=False)

@@ -10,8 +10,10 @@ network stays frozen and only the latent vector z moves, minimising
 as ONE batch. With ``views``, the identity loss is averaged over a few randomly shifted and zoomed copies of each
 image (``Views``; Struppek et al., ICML 2022, "Plug & Play Attacks"): the target must name the reconstruction
 however it is framed, which keeps the search from settling on pixel patterns that only this one network reads.
-With auxiliary knowledge (a blurred or partly hidden photo), the generator is the inpainting generator and z only
-fills what the photo does not show.
+With ``candidates``, each random start is the best of that many latent vectors by the target's confidence in the
+name (``select_starts``; Plug & Play Attacks' initial selection): the search begins where the target already sees
+the identity instead of anywhere in the prior. With auxiliary knowledge (a blurred or partly hidden photo), the
+generator is the inpainting generator and z only fills what the photo does not show.
 
 ``pixel_attack`` is the baseline GMI improves on: optimise the pixels themselves to make the target say the name
 (Fredrikson et al., 2015). Without a prior it finds patterns that fool the target but look like nothing.
@@ -210,6 +212,23 @@ def _check(labels, restarts, iterations, lr):
     return labels
 
 
+def select_starts(make_images: Callable[[tf.Tensor], tf.Tensor], target: tf.keras.Model, labels: np.ndarray,
+                  restarts: int, candidates: int, z_dim: int, rng: np.random.Generator,
+                  batch_size: int = 512) -> np.ndarray:
+    """(len(labels) * restarts, z_dim) starting latents, identity-major like the attack's batch: restart r of each
+    identity is the best, by the target's log-probability of that identity, of the r-th pool of ``candidates``
+    standard normal latents. One pool serves every identity (a forward pass scores all names at once), and the
+    restarts' pools are disjoint, so restarts stay independent starts."""
+    config.require_positive("candidates", candidates, integer=True)
+    pool = rng.standard_normal((restarts * candidates, z_dim)).astype(np.float32)
+    scores = np.concatenate([
+        tf.nn.log_softmax(target(make_images(tf.constant(pool[i:i + batch_size])), training=False)).numpy()
+        for i in range(0, len(pool), batch_size)])[:, labels]  # (restarts * candidates, n_ids)
+    best = scores.reshape(restarts, candidates, len(labels)).argmax(axis=1)  # (restarts, n_ids)
+    chosen = best + (np.arange(restarts) * candidates)[:, None]
+    return pool[chosen.T.reshape(-1)]
+
+
 def gmi_attack(
     generator: tf.keras.Model,
     critic: tf.keras.Model,
@@ -225,13 +244,16 @@ def gmi_attack(
     clip: float = 1.0,
     aux: AuxKnowledge | None = None,
     views: Views | None = None,
+    candidates: int = 0,
     progress: bool = True,
 ) -> InversionResult:
     """GMI against ``target`` for every identity in ``labels`` x ``restarts`` random starts, in one batch.
 
     With ``aux``, ``generator`` must be the inpainting generator (inputs corrupted image, hole, z). With ``views``,
     the identity loss is averaged over random reframings (``Views``); the kept restart is still the one the target
-    is most sure of on the reconstruction itself. Same seed -> same random starts -> same reconstructions.
+    is most sure of on the reconstruction itself. With ``candidates`` > 0, each start is the target's favourite of
+    that many latents (``select_starts``) instead of the first one drawn. Same seed -> same starts -> same
+    reconstructions.
     """
     labels = _check(labels, restarts, iterations, lr)
     config.require_positive("clip", clip)
@@ -240,10 +262,16 @@ def gmi_attack(
     z_dim = int(generator.inputs[-1].shape[-1])
     rng = np.random.default_rng(seed)
     batch_labels = np.repeat(labels, restarts)
+    if candidates and aux is not None:
+        raise ValueError("candidates selects starts of the plain generator; the inpainting generator's depend on the "
+                         "auxiliary photo")
     z = tf.Variable(rng.standard_normal((n_ids * restarts, z_dim)).astype(np.float32), name="z")
     if aux is None:
         def make_images(v):
             return generator(v, training=False)
+
+        if candidates:
+            z.assign(select_starts(make_images, target, labels, restarts, candidates, z_dim, rng))
     else:
         if len(aux.corrupted) != n_ids:
             raise ValueError(f"aux knowledge holds {len(aux.corrupted)} photos for {n_ids} identities")
@@ -260,7 +288,8 @@ def gmi_attack(
                            desc=("GMI" if aux is None else f"GMI + {aux.kind}") + (" (views)" if views else ""),
                            views=views, seed=seed)
     return _finish(make_images, z, target, batch_labels, n_ids, restarts, identity, prior, started, iterations,
-                   ("gmi" if aux is None else f"gmi_{aux.kind}") + ("_views" if views else ""))
+                   ("gmi" if aux is None else f"gmi_{aux.kind}") + ("_views" if views else "")
+                   + ("_selected" if candidates else ""))
 
 
 def pixel_attack(

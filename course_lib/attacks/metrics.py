@@ -121,11 +121,13 @@ def read_trait_recovery(per_trait: dict[str, float], chance: dict[str, float], m
 
 
 def read_views(with_views: dict[str, float], without_views: dict[str, float], *, target: str,
-               n_identities: int, seeds: tuple[int, int] | None = None, margin: float = 0.05) -> str:
+               n_identities: int, seeds: tuple[int, int] | None = None, margin: float = 0.05,
+               additions: str = "the views") -> str:
     """One sentence on what the views changed: top-1 and trait recovery with and without them (shares in [0, 1]).
 
     ``seeds``: how many seeds each attack averaged (with views, without), named in the sentence when given. A change
     within ``margin`` (default 5 points) is read as no change: one identity of 15 is 6.7 points of top-1.
+    ``additions`` names what the attack adds to the paper's recipe (the sentence's subject).
     """
     for key in ("top1", "trait_recovery"):
         if key not in with_views or key not in without_views:
@@ -143,7 +145,7 @@ def read_views(with_views: dict[str, float], without_views: dict[str, float], *,
     averaged = (f" (averaged over {seeds[1]} seed{'s' * (seeds[1] != 1)} without views and {seeds[0]} with them)"
                 if seeds else "")
     one = 1 / n_identities
-    return (f"Against {target}, the views {parts[0]} and {parts[1]}{averaged}; with {n_identities} identities one is "
+    return (f"Against {target}, {additions} {parts[0]} and {parts[1]}{averaged}; with {n_identities} identities one is "
             f"{one:.1%} of top-1, so a change within {margin * 100:.0f} points is read as level.")
 
 
