@@ -72,6 +72,17 @@ def test_public_identities_are_unique_and_far_from_the_named(named):
     assert dm.public_identities(200)[0].code() != dm.public_identities(200, seed=1)[0].code()
 
 
+@pytest.mark.parametrize("profile", ["smoke", "class", "full"])
+def test_the_cast_stays_two_traits_from_every_profiles_public_identities(named, profile):
+    """The public draw avoids a frozen copy of the first cast; the cast in use must still keep two traits away."""
+    from course_lib import config
+
+    r = config.load(profile, 0).revealer
+    identity_seed = dm.split_seeds(0)[3]
+    public = np.array([i.code() for i in dm.public_identities(r.n_public, seed=identity_seed)])
+    assert dm.trait_distances(public, dm.trait_codes(named)).min() >= 2
+
+
 def test_splits_come_from_one_function_without_shared_portraits():
     s = dm.make_splits(size=32, train_per_identity=6, test_per_identity=3, n_public=200, public_per_identity=1,
                        seed=0)
