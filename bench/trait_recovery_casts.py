@@ -84,7 +84,8 @@ def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, s
                                  ("evaluation", targets.evaluation_model, r.eval_width)):
         nets[role] = builder(shape, n, width)
         classifiers.train_classifier(nets[role], x, y, epochs=r.classifier_epochs, batch_size=r.classifier_batch_size,
-                                     learning_rate=r.classifier_lr, seed=recipes.DATA_SEED, progress=False)
+                                     learning_rate=r.classifier_lr, seed=recipes.DATA_SEED, progress=False,
+                                     cosine=True)
     generator, critic = prior
     labels = np.arange(n)
     result = inversion.gmi_attack(generator, critic, nets["target"], labels, restarts=r.attack_seeds * r.attack_restarts,

@@ -125,18 +125,20 @@ class Recipe:
 
 
 def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None, *,
-                       source: str) -> Recipe:
+                       source: str, cosine: bool = False) -> Recipe:
+    """With ``cosine``, the learning rate falls on a cosine over the training (``classifiers.train_classifier``);
+    the spec says so (``lr_schedule``), so weights trained at a constant rate are not taken for them."""
     r = cfg.revealer
     epochs = epochs or r.classifier_epochs
     (x, y), (x_test, y_test) = data
     shape = tuple(int(s) for s in x.shape[1:])
     spec = {"arch": arch, "input_shape": list(shape), "n_classes": n_classes, "width": width,
-            **identity.data_identity(x, y, source=source)}
+            **identity.data_identity(x, y, source=source), **({"lr_schedule": "cosine"} if cosine else {})}
 
     def train(model):
         started = time.perf_counter()
         classifiers.train_classifier(model, x, y, epochs=epochs, batch_size=r.classifier_batch_size,
-                                     learning_rate=r.classifier_lr, seed=DATA_SEED, progress=progress)
+                                     learning_rate=r.classifier_lr, seed=DATA_SEED, progress=progress, cosine=cosine)
         return {"test_acc": classifiers.accuracy(model, x_test, y_test), "train_acc": classifiers.accuracy(model, x, y),
                 "seconds": time.perf_counter() - started, "epochs": epochs, "n_train": len(x)}
 
@@ -274,11 +276,11 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
 
     out = {
         "target_small": _classifier_recipe(f"{p}/datamons_target_small", "target_small", targets.target_small,
-                                           r.target_width, dm_data, n_named, cfg, progress, source=dms),
+                                           r.target_width, dm_data, n_named, cfg, progress, source=dms, cosine=True),
         "target_resnet": _classifier_recipe(f"{p}/datamons_target_resnet", "target_resnet", targets.target_resnet,
-                                            r.resnet_width, dm_data, n_named, cfg, progress, source=dms),
+                                            r.resnet_width, dm_data, n_named, cfg, progress, source=dms, cosine=True),
         "evaluation": _classifier_recipe(f"{p}/datamons_evaluation", "evaluation_model", targets.evaluation_model,
-                                         r.eval_width, dm_data, n_named, cfg, progress, source=dms),
+                                         r.eval_width, dm_data, n_named, cfg, progress, source=dms, cosine=True),
         "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),
     }
     out["frechet_net"] = _frechet_net_recipe(f"{p}/datamons_frechet_net", dm, r, progress)
