@@ -206,8 +206,8 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
                 warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None,
                 judge_features: Callable[[], Any] | None = None, warm_epochs: int = 0) -> Recipe:
     """With ``warm_epochs`` > 0 and a shipped pair of the same network trained on other data (``warm_start_source``),
-    training fine-tunes that pair for ``warm_epochs`` epochs instead of ``epochs`` from scratch (the learning rates
-    fall over the last ``gan_lr_decay_epochs`` of them, at most all), with its own resumable state."""
+    training fine-tunes that pair for ``warm_epochs`` epochs instead of ``epochs`` from scratch (the plain GAN's
+    learning rates fall over the last ``gan_lr_decay_epochs`` of them, at most all), with its own resumable state."""
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
