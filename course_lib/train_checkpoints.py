@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     cfg = config.load(args.profile, DATA_SEED)
-    command = f"python -m course_lib train-checkpoints --profile {args.profile}"
+    command = f"python -m course_lib train-checkpoints --profile {args.profile}" + (" --warm-start" * args.warm_start)
     all_recipes = recipes(cfg, progress=not args.no_progress, work_dir=WORK_DIR, warm_start=args.warm_start)
     keys = args.only or list(all_recipes)
     for key in keys:

@@ -109,6 +109,7 @@ def test_the_command_fine_tunes_a_stale_smoke_gan_and_ships_it(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     item = checkpoints.entry("smoke/datamons_gan_generator", tmp_path)
     assert item["metrics"]["warm_start"]["from_data"] == "an-older-renderer"
+    assert item["command"] == "python -m course_lib train-checkpoints --profile smoke --warm-start"
     cfg = config.load("smoke", 0)
     assert checkpoints.spec_difference(item["spec"], tc.recipes(cfg, progress=False)["gan"].spec) is None
     assert "frechet_distance" in item["metrics"]  # measured like any shipped GAN
