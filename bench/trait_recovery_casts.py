@@ -2,8 +2,8 @@
 
 Notebook 03's GMI recovers the traits its target uses (colour, accessory) and little else; issue 11 asks for trait
 recovery >= 0.70. This script tests the remedies in ``course_lib.attacks.cast_designs`` side by side, each with a
-target (``target_resnet``) and an evaluation model trained the way ``python -m course_lib train-checkpoints`` trains
-them at the profile's sizes, and the SAME shipped GAN prior, trait judge and attack settings as notebook 03:
+target (``target_resnet``, with the cast's disguises) and an evaluation model trained the way
+``python -m course_lib train-checkpoints`` trains them at the profile's sizes, and the SAME shipped GAN prior, trait judge and attack settings as notebook 03:
 
 * ``shipped``: the named fifteen, as the notebook (retrained here by the same recipe, for a like-for-like row);
 * ``trait_dropout``: the named fifteen plus portraits of each with one trait re-drawn, same label;
@@ -30,7 +30,7 @@ import numpy as np
 from course_lib import config  # first: course_lib settles the stack before TensorFlow loads
 from course_lib import train_checkpoints as recipes
 from course_lib.attacks import cast_designs, inversion, metrics, perfect_prior, trait_reliance
-from course_lib.data import datamons
+from course_lib.data import datamons, disguises
 from course_lib.models import classifiers, targets
 
 DESIGNS = ("shipped", "trait_dropout", "minimal_pairs", "siblings")
@@ -74,32 +74,39 @@ def perfect_prior_ceiling(target, true_codes: np.ndarray, r, seed: int) -> tuple
                                  top=r.perfect_prior_finalists))
 
 
+def target_disguises(cast, r) -> tuple[np.ndarray, np.ndarray]:
+    """The disguised portraits ``target_resnet`` also learns from, as ``train-checkpoints`` makes them for the named
+    fifteen (``resnet_disguises``); none for a cast whose members are too close to be disguised (minimal pairs)."""
+    try:
+        return disguises.render_disguises(cast, r.resnet_disguises, r.resnet_disguise_changes, size=r.image_size,
+                                          traits=r.resnet_disguise_traits, seed=recipes.DATA_SEED)
+    except ValueError:
+        return np.zeros((0, r.image_size, r.image_size, 3), np.float32), np.zeros(0, np.int64)
+
+
 def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, seed: int) -> dict:
     r = cfg.revealer
     started = time.perf_counter()
     cast, (x, y), (x_test, y_test), private = design_data(name, cfg, avoid, seed)
     shape, n = tuple(int(s) for s in x.shape[1:]), len(cast)
-    nets = {}
+    nets, disguised = {}, target_disguises(cast, r)
     for role, builder, width in (("target", targets.target_resnet, r.resnet_width),
                                  ("evaluation", targets.evaluation_model, r.eval_width)):
         nets[role] = builder(shape, n, width)
-        classifiers.train_classifier(nets[role], x, y, epochs=r.classifier_epochs, batch_size=r.classifier_batch_size,
+        xs, ys = (np.concatenate([x, disguised[0]]), np.concatenate([y, disguised[1]])) if role == "target" else (x, y)
+        classifiers.train_classifier(nets[role], xs, ys, epochs=r.classifier_epochs, batch_size=r.classifier_batch_size,
                                      learning_rate=r.classifier_lr, seed=recipes.DATA_SEED, progress=False,
                                      cosine=True)
     generator, critic = prior
     labels = np.arange(n)
-    result = inversion.gmi_attack(generator, critic, nets["target"], labels, restarts=r.attack_seeds * r.attack_restarts,
-                                  iterations=r.attack_iterations, seed=seed, lr=r.attack_lr,
-                                  momentum=r.attack_momentum, lam=r.attack_lambda,
-                                  views=inversion.Views(r.attack_views, r.attack_view_shift, r.attack_view_zoom),
-                                  candidates=r.attack_candidates)
+    result = inversion.course_gmi(generator, critic, nets["target"], labels, r, seed=seed)
     names = list(datamons.TRAITS)
     summary = metrics.summarise(result, nets["evaluation"], *private, seeds=r.attack_seeds, trait_model=judge, identity_traits=cast_designs.codes(cast),
                                 trait_names=names)
     reliance = trait_reliance.trait_reliance(nets["target"], cast, size=r.image_size, seed=seed)
     ceiling, reader = perfect_prior_ceiling(nets["target"], cast_designs.codes(cast), r, seed)
     return {
-        "design": name, "n_train": len(x),
+        "design": name, "n_train": len(x), "target_disguises": len(disguised[1]),
         "target_test_acc": classifiers.accuracy(nets["target"], x_test, y_test),
         "eval_test_acc": classifiers.accuracy(nets["evaluation"], x_test, y_test),
         "gmi_top1": summary["top1"], "trait_recovery": summary["trait_recovery"],
@@ -128,7 +135,7 @@ def main() -> None:
     for name in args.designs:
         rows.append(run_design(name, cfg, prior, judge, avoid, args.seed))
         row = rows[-1]
-        print(f"{name:14s} train {row['n_train']:5d}  target test acc {row['target_test_acc']:.3f}  judge test acc "
+        print(f"{name:14s} train {row['n_train']:5d} (+{row['target_disguises']} disguises for the target)  target test acc {row['target_test_acc']:.3f}  judge test acc "
               f"{row['eval_test_acc']:.3f}  GMI top-1 {row['gmi_top1']:.3f}  trait recovery "
               f"{row['trait_recovery']:.3f}  perfect prior {row['perfect_prior_recovery']:.3f} (a target reading every "
               f"trait: {row['reader_recovery']:.3f})  ({row['seconds']:.0f} s)", flush=True)

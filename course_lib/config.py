@@ -129,6 +129,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_width=8, gan_epochs=1, gan_steps_per_epoch=3, gan_batch_size=32, n_critic=5, gan_ema_decay=0.9,
             gan_lr_decay_epochs=1,
             inpaint_width=8, inpaint_epochs=1, inpaint_steps_per_epoch=2, gan_warm_epochs=1, inpaint_warm_epochs=1,
+            resnet_disguises=4, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None, attack_objective="margin", attack_margin_lambda=10.0,
             target_width=8, resnet_width=8, eval_width=8, trait_width=8, trait_epochs=1, frechet_net_epochs=1, classifier_epochs=2, classifier_batch_size=32,
             trait_fresh_per_epoch=64, trait_batch_size=32, trait_lr=3e-3, trait_held_out=0.1,
             classifier_lr=2e-3,
@@ -149,6 +150,9 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             # after a renderer change, `train-checkpoints --warm-start` fine-tunes the shipped GANs this long instead
             gan_warm_epochs=30, inpaint_warm_epochs=15,
             target_width=32, resnet_width=24, eval_width=32, classifier_epochs=30,
+            # target_resnet also learns from disguises (course_lib.data.disguises): per named Datamon, 1.5x its
+            # portraits with 1 to 3 traits changed, the name kept, so colour alone no longer names a Datamon
+            resnet_disguises=100, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None,
             # the trait judge: 40 epochs, each of 1/40 of the public portraits + 8,000 freshly drawn public identities;
             # the Fréchet distances' feature network: the first trait classifier, 8 epochs on the public portraits
             frechet_net_epochs=8,
@@ -173,6 +177,9 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             # each start is the target's favourite of 200 latents (Plug & Play Attacks' initial selection): with the
             # views, on the first renderer's checkpoints, top-1 0.92 -> 0.96 and trait recovery 0.41 -> 0.47, same time
             attack_candidates=200,
+            # GMI's identity loss: "margin" (the name's logit minus the largest other) or the paper's "ce"; the
+            # margin's lambda weighs logits, so it is smaller than the cross-entropy's
+            attack_objective="margin", attack_margin_lambda=10.0,
             # the perfect-prior search: 20,000 of the 76,800 designs, one portrait each, then each name's 16 best on 16
             # fresh portraits (18 s on the development machine; all designs: 59 s, the same shares and a ceiling
             # within a trait or two per Datamon)
@@ -184,6 +191,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_lr_decay_epochs=12,
             inpaint_width=64, inpaint_epochs=30, inpaint_steps_per_epoch=400, gan_warm_epochs=10, inpaint_warm_epochs=5,
             target_width=64, resnet_width=64, eval_width=64, classifier_epochs=30,
+            resnet_disguises=300, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None,
             trait_width=64, trait_epochs=20, frechet_net_epochs=20, trait_fresh_per_epoch=8000, trait_batch_size=64, trait_lr=3e-3,
             trait_held_out=0.1,
             classifier_batch_size=64, classifier_lr=1e-3,
@@ -192,6 +200,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             attack_momentum=0.9, mnist_attack_lr=0.01, mnist_attack_iterations=1500, pixel_iterations=1500,
             pixel_lr=10.0, pixel_seeds=5, aux_iterations=1500, aux_seeds=5,
             attack_views=4, attack_view_shift=4.0, attack_view_zoom=0.1, no_views_seeds=5, attack_candidates=200,
+            attack_objective="margin", attack_margin_lambda=10.0,
             perfect_prior_designs=None, perfect_prior_finalists=32, perfect_prior_renders=16,
         ),
     },

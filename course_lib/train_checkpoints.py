@@ -125,15 +125,18 @@ class Recipe:
 
 
 def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None, *,
-                       source: str, cosine: bool = False) -> Recipe:
+                       source: str, cosine: bool = False, disguises: dict[str, Any] | None = None) -> Recipe:
     """With ``cosine``, the learning rate falls on a cosine over the training (``classifiers.train_classifier``);
-    the spec says so (``lr_schedule``), so weights trained at a constant rate are not taken for them."""
+    the spec says so (``lr_schedule``), so weights trained at a constant rate are not taken for them. With
+    ``disguises`` (``_disguised``'s settings), the training set holds disguised portraits too and the spec says how
+    they were made."""
     r = cfg.revealer
     epochs = epochs or r.classifier_epochs
     (x, y), (x_test, y_test) = data
     shape = tuple(int(s) for s in x.shape[1:])
     spec = {"arch": arch, "input_shape": list(shape), "n_classes": n_classes, "width": width,
-            **identity.data_identity(x, y, source=source), **({"lr_schedule": "cosine"} if cosine else {})}
+            **identity.data_identity(x, y, source=source), **({"lr_schedule": "cosine"} if cosine else {}),
+            **({"disguises": disguises} if disguises else {})}
 
     def train(model):
         started = time.perf_counter()
@@ -258,6 +261,35 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
                   planned={"generator_steps": epochs * steps})
 
 
+def _disguised(cfg: config.Config, data):
+    """``data`` ((x, y), test) with the training set grown by ``resnet_disguises`` disguised portraits of each named
+    Datamon (``course_lib.data.disguises``: ``resnet_disguise_changes`` traits changed, the name kept), and the
+    settings for the spec; ``data`` itself when the profile asks for none."""
+    r = cfg.revealer
+    if not r.resnet_disguises:
+        return data, None
+    (x, y), test = data
+    settings = {"per_identity": int(r.resnet_disguises), "traits_changed": [int(k) for k in r.resnet_disguise_changes],
+                "traits": list(r.resnet_disguise_traits or datamons_traits()), "seed": DATA_SEED}
+    images, labels = _disguise_portraits(r.image_size, settings["per_identity"], tuple(settings["traits_changed"]),
+                                         tuple(settings["traits"]))
+    return ((np.concatenate([x, images]), np.concatenate([y, labels])), test), settings
+
+
+@functools.lru_cache(maxsize=2)
+def _disguise_portraits(size: int, per_identity: int, changes: tuple[int, ...], traits: tuple[str, ...]):
+    from course_lib.data import datamons, disguises
+
+    return disguises.render_disguises(datamons.named_identities(), per_identity, changes, size=size, traits=traits,
+                                      seed=DATA_SEED)
+
+
+def datamons_traits() -> list[str]:
+    from course_lib.data import datamons
+
+    return list(datamons.TRAITS)
+
+
 def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None,
             warm_start: bool = False) -> dict[str, Recipe]:
     """Every network of notebook 03 for ``cfg``'s profile, by short name, in training order; with ``warm_start``,
@@ -267,6 +299,7 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
     dm = datamons_splits(cfg)
     dm_data = ((dm.private_train.images, dm.private_train.labels), (dm.private_test.images, dm.private_test.labels))
     n_named = len(dm.private_train.names)
+    resnet_data, disguises = _disguised(cfg, dm_data)
     mn = mnist_splits(cfg)
     mn_data = (mn.private_train, mn.private_test)
     dms, mns = datamons_source(), mnist_source()
@@ -278,7 +311,8 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
         "target_small": _classifier_recipe(f"{p}/datamons_target_small", "target_small", targets.target_small,
                                            r.target_width, dm_data, n_named, cfg, progress, source=dms, cosine=True),
         "target_resnet": _classifier_recipe(f"{p}/datamons_target_resnet", "target_resnet", targets.target_resnet,
-                                            r.resnet_width, dm_data, n_named, cfg, progress, source=dms, cosine=True),
+                                            r.resnet_width, resnet_data, n_named, cfg, progress, source=dms,
+                                            cosine=True, disguises=disguises),
         "evaluation": _classifier_recipe(f"{p}/datamons_evaluation", "evaluation_model", targets.evaluation_model,
                                          r.eval_width, dm_data, n_named, cfg, progress, source=dms, cosine=True),
         "traits": _trait_recipe(f"{p}/datamons_traits", dm, r, progress),

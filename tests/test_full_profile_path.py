@@ -22,12 +22,14 @@ def test_full_profile_trains_and_attacks_at_64_pixels_with_the_same_code():
 
     G, D = models["gan"][0]
     labels = np.arange(len(dm.private_train.names))
-    gmi = inversion.gmi_attack(G, D, models["target_resnet"][0], labels, restarts=2, iterations=2, seed=0,
-                               progress=False)
-    assert gmi.images.shape == (len(labels), 2, 64, 64, 3)
+    # notebook 03's attack with the profile's settings: views, chosen starts, the margin, against the disguise-trained
+    assert models["target_resnet"][1]["spec"]["disguises"]["per_identity"] == r.resnet_disguises > 0
+    gmi = inversion.course_gmi(G, D, models["target_resnet"][0], labels, r, seed=0, progress=False)
+    assert gmi.images.shape == (len(labels), r.attack_seeds * r.attack_restarts, 64, 64, 3)
+    assert gmi.method == "gmi_views_selected_margin"
     traits = np.array([i.code() for i in datamons.named_identities()])
     summary = metrics.summarise(gmi, models["evaluation"][0], dm.private_train.images, dm.private_train.labels,
-                                seeds=2, trait_model=models["traits"][0], identity_traits=traits,
+                                seeds=r.attack_seeds, trait_model=models["traits"][0], identity_traits=traits,
                                 trait_names=list(datamons.TRAITS))
     assert 0 <= summary["top1"] <= 1 and 0 <= summary["trait_recovery"] <= 1 and np.isfinite(summary["psnr"])
 

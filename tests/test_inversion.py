@@ -187,3 +187,27 @@ def test_gmi_from_selected_starts_recovers_the_identity_is_repeatable_and_refuse
     with pytest.raises(ValueError, match="candidates selects starts of the plain generator"):
         inversion.gmi_attack(generator, critic, target, labels, restarts=2, iterations=3, seed=0, aux=aux,
                              candidates=8, progress=False)
+
+
+def test_margin_loss_is_the_largest_other_logit_minus_the_labels():
+    class Fixed(tf.keras.Model):
+        def call(self, images, training=False):
+            return tf.constant([[2.0, 5.0, -1.0], [0.5, 0.5, 3.0]])
+
+    loss = inversion._identity_loss(Fixed(), tf.zeros((2, 1)), tf.constant([1, 0]), "margin").numpy()
+    np.testing.assert_allclose(loss, [2.0 - 5.0, 3.0 - 0.5])
+
+
+def test_gmi_with_the_margin_recovers_the_planted_identity_and_keeps_pushing():
+    """Cross-entropy stops once the target is sure; the margin keeps rising (its loss goes on falling below 0)."""
+    faces, generator, critic, target = planted_world()
+    labels = np.arange(N_IDS)
+    result = inversion.gmi_attack(generator, critic, target, labels, restarts=4, iterations=60, seed=0, lr=0.02,
+                                  lam=1.0, objective="margin", progress=False)
+    assert result.method == "gmi_margin"
+    assert result.identity_loss[0] > 0 > -5 > result.identity_loss[-1]  # from naming another face to a wide margin
+    best = result.best_images().reshape(N_IDS, -1)
+    distances = ((best[:, None, :] - faces[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(np.argmin(distances, axis=1), labels)
+    with pytest.raises(ValueError, match="unknown GMI objective"):
+        inversion.gmi_attack(generator, critic, target, labels, restarts=1, iterations=1, seed=0, objective="logit")

@@ -87,3 +87,22 @@ def test_the_sentence_names_needed_and_ignored_traits_with_their_recovery():
     assert only_ignored.startswith("It barely looks at mouth")
     with pytest.raises(ValueError):
         trait_reliance.read_reliance({"colour": 0.1}, {"mouth": 0.3})
+
+
+def test_a_target_that_votes_over_every_trait_still_names_all_but_loses_margin_on_each(monkeypatch):
+    """Like a disguise-trained target: one changed trait never changes the answer, yet every trait moves the margin;
+    a trait it does not read keeps the whole margin."""
+    votes = trait_reliance.trait_reliance(_ReadsTraits(monkeypatch, reads=TRAITS), per_identity=1, size=16)
+    assert votes["unchanged"] == 1.0 and all(v == 1.0 for v in votes["still_named"].values())
+    assert all(0 < v < 1 for v in votes["margin_kept"].values())
+    deaf = trait_reliance.trait_reliance(_ReadsTraits(monkeypatch, reads=[t for t in TRAITS if t != "mouth"]),
+                                         per_identity=1, size=16)
+    assert deaf["margin_kept"]["mouth"] == pytest.approx(1.0) and deaf["margin_kept"]["eyes"] < 1
+
+
+def test_the_margin_sentence_says_margin_not_names_and_a_bad_measure_is_refused():
+    text = trait_reliance.read_reliance({"eyes": 0.6, "mouth": 0.95}, {"eyes": 0.5, "mouth": 0.3}, measure="margin")
+    assert text.startswith("The target needs eyes (60% of its margin left when it changes; recovered 50%)")
+    assert "barely looks at mouth (95% of its margin left; recovered 30%)" in text
+    with pytest.raises(ValueError, match="measure"):
+        trait_reliance.read_reliance({"eyes": 0.6}, {"eyes": 0.5}, measure="logit")

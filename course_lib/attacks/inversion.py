@@ -126,12 +126,25 @@ def random_views(images: tf.Tensor, views: Views, seed: tf.Tensor) -> tf.Tensor:
     return tf.image.crop_and_resize(padded, boxes, tf.tile(tf.range(n), [views.copies]), [size, size])
 
 
+OBJECTIVES = ("ce", "margin")  # GMI's identity losses: the paper's cross-entropy, or the logit margin
+
+
 def _identity_loss(target: tf.keras.Model, images: tf.Tensor, labels: tf.Tensor, objective: str = "ce") -> tf.Tensor:
-    """Per-example identity loss: cross-entropy (GMI) or 1 - p(label) (Fredrikson et al.'s MI-FACE cost)."""
+    """Per-example identity loss: cross-entropy (GMI), minus the logit margin (``margin``: the label's logit minus
+    the largest other logit, Carlini & Wagner's margin), or 1 - p(label) (Fredrikson et al.'s MI-FACE cost).
+
+    Why the margin: cross-entropy falls to zero once the target is sure of the name, and so does its gradient; the
+    search then stops improving the portrait as soon as one clue (a colour) convinces the target. The margin keeps
+    rewarding every further feature the target links to the name (the saturation Nguyen et al., CVPR 2023, blame
+    for weak inversions; they maximise the logit itself)."""
     logits = target(images, training=False)
     if objective == "one_minus_p":
         probs = tf.nn.softmax(logits)
         return 1.0 - tf.gather(probs, labels, axis=1, batch_dims=1)
+    if objective == "margin":
+        own = tf.gather(logits, labels, axis=1, batch_dims=1)
+        others = logits + tf.float32.min * tf.one_hot(labels, tf.shape(logits)[1])
+        return tf.reduce_max(others, axis=1) - own
     return tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
@@ -245,6 +258,7 @@ def gmi_attack(
     aux: AuxKnowledge | None = None,
     views: Views | None = None,
     candidates: int = 0,
+    objective: str = "ce",
     progress: bool = True,
 ) -> InversionResult:
     """GMI against ``target`` for every identity in ``labels`` x ``restarts`` random starts, in one batch.
@@ -252,10 +266,13 @@ def gmi_attack(
     With ``aux``, ``generator`` must be the inpainting generator (inputs corrupted image, hole, z). With ``views``,
     the identity loss is averaged over random reframings (``Views``); the kept restart is still the one the target
     is most sure of on the reconstruction itself. With ``candidates`` > 0, each start is the target's favourite of
-    that many latents (``select_starts``) instead of the first one drawn. Same seed -> same starts -> same
-    reconstructions.
+    that many latents (``select_starts``) instead of the first one drawn. ``objective``: the identity loss, the
+    paper's cross-entropy ``"ce"`` or ``"margin"`` (``_identity_loss``; lambda then weighs logits, not a
+    cross-entropy). Same seed -> same starts -> same reconstructions.
     """
     labels = _check(labels, restarts, iterations, lr)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown GMI objective {objective!r}: choose {' or '.join(OBJECTIVES)}")
     config.require_positive("clip", clip)
     config.require_non_negative("lam", lam)
     n_ids = len(labels)
@@ -286,10 +303,23 @@ def gmi_attack(
     identity, prior = _run(make_images, z, critic, target, batch_labels, n_ids, iterations=iterations,
                            optimizer=optimizer, lam=lam, clip=(-clip, clip), progress=progress,
                            desc=("GMI" if aux is None else f"GMI + {aux.kind}") + (" (views)" if views else ""),
-                           views=views, seed=seed)
+                           views=views, seed=seed, objective=objective)
     return _finish(make_images, z, target, batch_labels, n_ids, restarts, identity, prior, started, iterations,
                    ("gmi" if aux is None else f"gmi_{aux.kind}") + ("_views" if views else "")
-                   + ("_selected" if candidates else ""))
+                   + ("_selected" if candidates else "") + ("_margin" if objective == "margin" else ""))
+
+
+def course_gmi(generator: tf.keras.Model, critic: tf.keras.Model, target: tf.keras.Model, labels: np.ndarray,
+               settings: config.Section, *, seed: int, progress: bool = True) -> InversionResult:
+    """GMI as the course runs it, with a profile's ``cfg.revealer`` settings: its seeds x restarts, steps, views,
+    chosen starts and identity loss (``attack_objective``, weighed by ``attack_margin_lambda`` for the margin and
+    ``attack_lambda`` for the cross-entropy). Notebook 03's main attack and the casts bench both run this."""
+    r = settings
+    lam = r.attack_margin_lambda if r.attack_objective == "margin" else r.attack_lambda
+    return gmi_attack(generator, critic, target, labels, restarts=r.attack_seeds * r.attack_restarts,
+                      iterations=r.attack_iterations, seed=seed, lr=r.attack_lr, momentum=r.attack_momentum, lam=lam,
+                      views=Views(r.attack_views, r.attack_view_shift, r.attack_view_zoom),
+                      candidates=r.attack_candidates, objective=r.attack_objective, progress=progress)
 
 
 def pixel_attack(

@@ -47,13 +47,8 @@ def designs(n: int | None = None, seed: int = 0) -> np.ndarray:
 
 
 def identities_of(codes: np.ndarray, prefix: str = "design") -> list[datamons.Identity]:
-    """The ``Identity`` of each design, to render it."""
-    codes = np.asarray(codes)
-    if codes.ndim != 2 or codes.shape[1] != len(datamons.TRAITS):
-        raise ValueError(f"designs must be (n, {len(datamons.TRAITS)}) trait indices, got shape {codes.shape}")
-    values = list(datamons.TRAITS.items())
-    return [datamons.Identity(f"{prefix} {k}", {t: v[int(c)] for (t, v), c in zip(values, code)})
-            for k, code in enumerate(codes)]
+    """The ``Identity`` of each design, to render it (``datamons.identities_of_codes``)."""
+    return datamons.identities_of_codes(codes, prefix)
 
 
 def logit_margins(logits: np.ndarray) -> np.ndarray:

@@ -104,6 +104,17 @@ def trait_codes(identities: Sequence[Identity]) -> np.ndarray:
     return np.array([i.code() for i in identities], dtype=np.int64).reshape(-1, len(TRAITS))
 
 
+def identities_of_codes(codes: np.ndarray, prefix: str = "design") -> list[Identity]:
+    """The ``Identity`` of each row of trait indices (``trait_codes``' inverse, names ``"<prefix> <row>"``), to
+    render a design that is no named Datamon."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != len(TRAITS):
+        raise ValueError(f"designs must be (n, {len(TRAITS)}) trait indices, got shape {codes.shape}")
+    values = list(TRAITS.items())
+    return [Identity(f"{prefix} {k}", {t: v[int(c)] for (t, v), c in zip(values, code)})
+            for k, code in enumerate(codes)]
+
+
 def trait_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)): in how many traits each code of ``a`` differs from each code of ``b``."""
     return (np.asarray(a)[:, None, :] != np.asarray(b)[None, :, :]).sum(axis=2)

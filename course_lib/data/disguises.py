@@ -1,0 +1,69 @@
+"""Disguised portraits: each named Datamon with a few traits changed, still under its own name.
+
+A face recogniser has to know you in new glasses or with dyed hair, so it is trained on photos that show such
+changes. A target trained only on the fifteen as they always look tells them apart by the cheapest clue (their
+colours differ) and ignores the rest: an inversion of it can only give back that clue. Trained also on disguises
+(one to three traits re-drawn, the name kept), no single trait is enough, and the target has to look at the whole
+Datamon, the way a real recogniser looks at the whole face.
+
+A disguise keeps its name only while it is still nearer its own Datamon than any other (fewer traits differ), so
+no portrait carries a name it does not resemble. Hand-written: the trait codes are the course's own.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from course_lib.data import datamons
+
+
+def disguise_codes(true_codes: np.ndarray, per_identity: int, changes: Sequence[int] = (1, 2), *,
+                   traits: Sequence[str] | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(codes (n, 7), labels (n,)): ``per_identity`` disguises of each row of ``true_codes``, each with a number of
+    its ``traits`` (default: any) drawn from ``changes`` set to another value, and nearer (in traits) to its own row
+    than to any other."""
+    true_codes = np.asarray(true_codes, np.int64)
+    sizes = np.array([len(v) for v in datamons.TRAITS.values()])
+    if true_codes.ndim != 2 or true_codes.shape[1] != len(sizes):
+        raise ValueError(f"true_codes must be (identities, {len(sizes)}) trait indices, got shape {true_codes.shape}")
+    if isinstance(per_identity, bool) or not isinstance(per_identity, (int, np.integer)) or per_identity < 0:
+        raise ValueError(f"per_identity must be a non-negative whole number, got {per_identity!r}")
+    names = list(datamons.TRAITS)
+    unknown = sorted(set(traits or ()) - set(names))
+    if unknown:
+        raise ValueError(f"unknown trait(s) {unknown}: choose from {', '.join(names)}")
+    may_change = np.array([names.index(t) for t in (traits or names)])
+    changes = [int(k) for k in changes]
+    if not changes or min(changes) < 1 or max(changes) > len(may_change):
+        raise ValueError(f"changes must be numbers of traits between 1 and {len(may_change)}, got {changes}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD15]))
+    codes, labels = [], []
+    for label, code in enumerate(true_codes):
+        kept, tries = 0, 0
+        while kept < per_identity:
+            tries += 1
+            if tries > 1000 * max(per_identity, 1):
+                raise ValueError(f"identity {label} has no disguise with {changes} traits changed that stays nearest "
+                                 "to it: its cast-mates are too close")
+            changed = rng.choice(may_change, int(rng.choice(changes)), replace=False)
+            new = code.copy()
+            new[changed] = (code[changed] + rng.integers(1, sizes[changed])) % sizes[changed]
+            distance = (true_codes != new).sum(axis=1)
+            if np.sum(distance <= distance[label]) == 1:  # strictly nearest its own Datamon
+                codes.append(new)
+                labels.append(label)
+                kept += 1
+    return np.asarray(codes, np.int64).reshape(-1, len(sizes)), np.asarray(labels, np.int64)
+
+
+def render_disguises(identities: Sequence[datamons.Identity], per_identity: int, changes: Sequence[int], *,
+                     size: int, traits: Sequence[str] | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels): one portrait of each of ``disguise_codes``' disguises of ``identities``, drawn like real
+    portraits (pose, lighting, expression), labelled with the Datamon each disguises."""
+    codes, labels = disguise_codes(datamons.trait_codes(identities), per_identity, changes, traits=traits,
+                                   seed=seed)
+    if not len(codes):
+        return np.zeros((0, size, size, 3), np.float32), labels
+    return datamons.render(datamons.identities_of_codes(codes, "disguise"), 1, size=size, seed=seed).images, labels
+
