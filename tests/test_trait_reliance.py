@@ -77,6 +77,9 @@ def test_labels_follow_the_identity_each_portrait_came_from():
     result = trait_reliance.trait_reliance(AlwaysFirst(), per_identity=2, size=16)
     assert result["unchanged"] == pytest.approx(1 / len(NAMED))
     assert all(v == pytest.approx(1 / len(NAMED)) for v in result["still_named"].values())
+    assert all(v is None for v in result["margin_kept"].values())  # it names nobody with a margin: nothing to keep
+    assert trait_reliance.read_reliance(result["margin_kept"], dict.fromkeys(TRAITS, 0.2), measure="margin") \
+        .startswith("The target does not name")
 
 
 def test_the_sentence_names_needed_and_ignored_traits_with_their_recovery():

@@ -51,7 +51,8 @@ def trait_reliance(model: Any, identities: Sequence[datamons.Identity] | None = 
 
     ``identities``: the classifier's classes in label order (default: the 15 named Datamons). Returns
     ``{"unchanged": share named on fresh portraits, "still_named": {trait: share named with that trait changed},
-    "margin_kept": {trait: mean logit margin of the name with that trait changed / the same on fresh portraits}}``.
+    "margin_kept": {trait: mean logit margin of the name with that trait changed / the same on fresh portraits}}``
+    (``None`` for every trait when the model does not name the fresh portraits with a positive mean margin).
     """
     identities = list(datamons.named_identities() if identities is None else identities)
     if per_identity < 1:
@@ -61,7 +62,7 @@ def trait_reliance(model: Any, identities: Sequence[datamons.Identity] | None = 
     for trait in datamons.TRAITS:
         changed, origin = one_trait_changed(identities, trait)
         still_named[trait], changed_margin = _named_share(model, changed, origin, per_identity, size, seed)
-        margin_kept[trait] = changed_margin / margin if margin > 0 else float("nan")
+        margin_kept[trait] = changed_margin / margin if margin > 0 else None  # no margin to keep: unmeasured
     return {"unchanged": unchanged, "still_named": still_named, "margin_kept": margin_kept}
 
 
@@ -72,6 +73,9 @@ def read_reliance(still_named: dict[str, float], recovered: dict[str, float], th
     ``still_named``: ``trait_reliance``'s ``still_named`` or ``margin_kept``, as ``measure`` says."""
     if not still_named or set(still_named) != set(recovered):
         raise ValueError("still_named and recovered must name the same, non-empty set of traits")
+    still_named = {t: v for t, v in still_named.items() if v is not None}
+    if not still_named:
+        return "The target does not name the Datamons with a margin to speak of, so no trait can be read off it."
     if measure not in ("named", "margin"):
         raise ValueError(f"measure must be 'named' or 'margin', got {measure!r}")
     ignored = sorted((t for t in still_named if still_named[t] >= threshold), key=lambda t: -still_named[t])
