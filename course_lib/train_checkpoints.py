@@ -270,7 +270,7 @@ def _disguised(cfg: config.Config, data):
         return data, None
     (x, y), test = data
     settings = {"per_identity": int(r.resnet_disguises), "traits_changed": [int(k) for k in r.resnet_disguise_changes],
-                "traits": list(r.resnet_disguise_traits or datamons_traits()), "seed": DATA_SEED}
+                "traits": list(r.resnet_disguise_traits or _trait_names()), "seed": DATA_SEED}
     images, labels = _disguise_portraits(r.image_size, settings["per_identity"], tuple(settings["traits_changed"]),
                                          tuple(settings["traits"]))
     return ((np.concatenate([x, images]), np.concatenate([y, labels])), test), settings
@@ -284,7 +284,7 @@ def _disguise_portraits(size: int, per_identity: int, changes: tuple[int, ...], 
                                       seed=DATA_SEED)
 
 
-def datamons_traits() -> list[str]:
+def _trait_names() -> list[str]:
     from course_lib.data import datamons
 
     return list(datamons.TRAITS)

@@ -3,8 +3,8 @@
 A face recogniser has to know you in new glasses or with dyed hair, so it is trained on photos that show such
 changes. A target trained only on the fifteen as they always look tells them apart by the cheapest clue (their
 colours differ) and ignores the rest: an inversion of it can only give back that clue. Trained also on disguises
-(one to three traits re-drawn, the name kept), no single trait is enough, and the target has to look at the whole
-Datamon, the way a real recogniser looks at the whole face.
+(a trait or two re-drawn, the name kept; the profile says how many), no single trait is enough, and the target has
+to look at more of the Datamon, as a real recogniser looks at more of the face.
 
 A disguise keeps its name only while it is still nearer its own Datamon than any other (fewer traits differ), so
 no portrait carries a name it does not resemble. Hand-written: the trait codes are the course's own.
