@@ -14,8 +14,8 @@ New casts stay two traits from every public identity, so the prior never saw the
 accuracy of target and judge, GMI top-1 on the design's own evaluation model, trait recovery (all and per trait),
 how often the target still names a Datamon with each trait changed (``trait_reliance``: low = the target needs it),
 the share of the cast with a cast-mate differing in that trait alone, and the ceiling the design allows any
-confidence-based inversion (``perfect_prior``: the renderer as the prior, with notebook 03's search). 18 minutes at class on a 2-core machine
-whose plain-SGD step of ``bench/dp_speed.py`` is 0.011-0.016 s (mostly training the eight networks).
+confidence-based inversion (``perfect_prior``: the renderer as the prior, with notebook 03's search). 14 minutes at class for two designs on a
+2-core machine whose plain-SGD step of ``bench/dp_speed.py`` is 0.010 s (mostly training the networks).
 
     python bench/trait_recovery_casts.py [--profile class] [--designs shipped trait_dropout ...] [--seed 0]
 """
