@@ -76,7 +76,8 @@ def perfect_prior_ceiling(target, true_codes: np.ndarray, r, seed: int) -> tuple
 
 def target_disguises(cast, r) -> tuple[np.ndarray, np.ndarray]:
     """The disguised portraits ``target_resnet`` also learns from, as ``train-checkpoints`` makes them for the named
-    fifteen (``resnet_disguises``); none for a cast whose members are too close to be disguised (minimal pairs)."""
+    fifteen (``resnet_disguises``); none for a cast too close to disguise (``disguises.disguise_codes`` refuses it).
+    In minimal pairs only the traits the whole cast shares can change while a member stays nearest itself."""
     try:
         return disguises.render_disguises(cast, r.resnet_disguises, r.resnet_disguise_changes, size=r.image_size,
                                           traits=r.resnet_disguise_traits, seed=recipes.DATA_SEED)

@@ -12,8 +12,10 @@ image (``Views``; Struppek et al., ICML 2022, "Plug & Play Attacks"): the target
 however it is framed, which keeps the search from settling on pixel patterns that only this one network reads.
 With ``candidates``, each random start is the best of that many latent vectors by the target's confidence in the
 name (``select_starts``; Plug & Play Attacks' initial selection): the search begins where the target already sees
-the identity instead of anywhere in the prior. With auxiliary knowledge (a blurred or partly hidden photo), the
-generator is the inpainting generator and z only fills what the photo does not show.
+the identity instead of anywhere in the prior. With ``objective="margin"``, the identity loss is minus the target's
+logit margin for the name instead of the cross-entropy, which stops pulling once the target is sure
+(``_identity_loss``); ``course_gmi`` runs the course's choice of all of these. With auxiliary knowledge (a blurred or
+partly hidden photo), the generator is the inpainting generator and z only fills what the photo does not show.
 
 ``pixel_attack`` is the baseline GMI improves on: optimise the pixels themselves to make the target say the name
 (Fredrikson et al., 2015). Without a prior it finds patterns that fool the target but look like nothing.
@@ -53,7 +55,7 @@ class InversionResult:
     labels: np.ndarray  # (n_ids,)
     images: np.ndarray  # (n_ids, restarts, h, w, c)
     target_prob: np.ndarray  # (n_ids, restarts): the target's softmax probability of the attacked identity
-    identity_loss: list[float] = field(default_factory=list)  # mean CE per iteration
+    identity_loss: list[float] = field(default_factory=list)  # mean identity loss (CE or minus the margin) per step
     prior_loss: list[float] = field(default_factory=list)  # mean -D(G(z)) per iteration
     seconds: float = 0.0
     iterations: int = 0
