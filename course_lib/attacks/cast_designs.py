@@ -72,10 +72,6 @@ def trait_dropout_variants(identities: Sequence[datamons.Identity]) -> tuple[lis
     return variants, np.asarray(origin, np.int64)
 
 
-def _identity(name: str, code: Sequence[int]) -> datamons.Identity:
-    return datamons.Identity(name, {t: datamons.TRAITS[t][int(v)] for t, v in zip(datamons.TRAITS, code)})
-
-
 def minimal_pair_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_000) -> list[datamons.Identity]:
     """Fifteen corners of the hypercube over ``SMALL_TRAITS`` (two values each, the all-second corner left out), one
     body, colour and pattern for all; at least two traits from every code in ``avoid`` (e.g. the public identities).
@@ -97,7 +93,7 @@ def minimal_pair_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_00
                 code[index[t]] = int(pairs[t][b])
             cast.append(code)
         if min_distance(np.array(cast), avoid) >= 2:
-            return [_identity(name, code) for name, code in zip(datamons.NAMED, cast)]
+            return datamons.identities_of_codes(cast, names=datamons.NAMED)
     raise RuntimeError(f"no minimal-pair cast two traits from every avoided identity in {attempts} attempts")
 
 
@@ -127,5 +123,5 @@ def sibling_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_000) ->
         cast_codes = np.array(cast)
         distinct = len({tuple(c) for c in cast}) == CAST_SIZE
         if distinct and min_distance(cast_codes, avoid) >= 2:
-            return [_identity(name, code) for name, code in zip(datamons.NAMED, cast)]
+            return datamons.identities_of_codes(cast, names=datamons.NAMED)
     raise RuntimeError(f"no sibling cast two traits from every avoided identity in {attempts} attempts")

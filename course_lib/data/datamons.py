@@ -104,15 +104,16 @@ def trait_codes(identities: Sequence[Identity]) -> np.ndarray:
     return np.array([i.code() for i in identities], dtype=np.int64).reshape(-1, len(TRAITS))
 
 
-def identities_of_codes(codes: np.ndarray, prefix: str = "design") -> list[Identity]:
-    """The ``Identity`` of each row of trait indices (``trait_codes``' inverse, names ``"<prefix> <row>"``), to
-    render a design that is no named Datamon."""
+def identities_of_codes(codes: np.ndarray, prefix: str = "design",
+                        names: Sequence[str] | None = None) -> list[Identity]:
+    """The ``Identity`` of each row of trait indices (``trait_codes``' inverse), to render it; named ``names`` when
+    given, else ``"<prefix> <row>"``."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] != len(TRAITS):
         raise ValueError(f"designs must be (n, {len(TRAITS)}) trait indices, got shape {codes.shape}")
+    names = [f"{prefix} {k}" for k in range(len(codes))] if names is None else list(names)
     values = list(TRAITS.items())
-    return [Identity(f"{prefix} {k}", {t: v[int(c)] for (t, v), c in zip(values, code)})
-            for k, code in enumerate(codes)]
+    return [Identity(name, {t: v[int(c)] for (t, v), c in zip(values, code)}) for name, code in zip(names, codes)]
 
 
 def trait_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
