@@ -1,4 +1,4 @@
-"""Would GMI recover more traits if the target had to look at them? Four designs, one prior, one attack, one judge.
+"""Would GMI recover more traits if the target had to look at them? Five designs, one prior, one attack, one judge.
 
 Notebook 03's GMI recovers the traits its target uses (colour, accessory) and little else; issue 11 asks for trait
 recovery >= 0.70. This script tests the remedies in ``course_lib.attacks.cast_designs`` side by side, each with a
@@ -8,7 +8,9 @@ target (``target_resnet``, with the cast's disguises) and an evaluation model tr
 * ``shipped``: the named fifteen, as the notebook (retrained here by the same recipe, for a like-for-like row);
 * ``trait_dropout``: the named fifteen plus portraits of each with one trait re-drawn, same label;
 * ``minimal_pairs``: fifteen hypercube corners over eyes, mouth, head and accessory (one body, colour, pattern);
-* ``siblings``: four families, each a square over two small traits.
+* ``siblings``: four families, each a square over two small traits;
+* ``families``: five families of three with their own body, colour and pattern, the second and third members each
+  one small trait from the first.
 
 New casts stay two traits from every public identity, so the prior never saw them. Printed per design: test
 accuracy of target and judge, GMI top-1 on the design's own evaluation model, trait recovery (all and per trait),
@@ -18,6 +20,7 @@ confidence-based inversion (``perfect_prior``: the renderer as the prior, with n
 2-core machine whose plain-SGD step of ``bench/dp_speed.py`` is 0.010 s (mostly training the networks).
 
     python bench/trait_recovery_casts.py [--profile class] [--designs shipped trait_dropout ...] [--seed 0]
+                                         [--disguise-traits colour head accessory]
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from course_lib.attacks import cast_designs, inversion, metrics, perfect_prior, 
 from course_lib.data import datamons, disguises
 from course_lib.models import classifiers, targets
 
-DESIGNS = ("shipped", "trait_dropout", "minimal_pairs", "siblings")
+DESIGNS = ("shipped", "trait_dropout", "minimal_pairs", "siblings", "families")
 DROPOUT_PER_VARIANT = 3  # portraits of each one-trait variant added to the training set
 RENDER_SEEDS = (11, 12, 13)  # train, test and variant portraits of the new designs (the shipped cast uses its splits)
 
@@ -53,7 +56,8 @@ def design_data(name: str, cfg: config.Config, avoid: np.ndarray, seed: int):
             x = np.concatenate([x, extra.images])
             y = np.concatenate([y, np.repeat(origin, DROPOUT_PER_VARIANT)])
         return cast, (x, y), test, private
-    maker = {"minimal_pairs": cast_designs.minimal_pair_cast, "siblings": cast_designs.sibling_cast}[name]
+    maker = {"minimal_pairs": cast_designs.minimal_pair_cast, "siblings": cast_designs.sibling_cast,
+             "families": cast_designs.family_cast}[name]
     cast = maker(avoid, seed=seed)
     train = datamons.render(cast, r.train_per_identity, size=r.image_size, seed=RENDER_SEEDS[0])
     test = datamons.render(cast, r.test_per_identity, size=r.image_size, seed=RENDER_SEEDS[1])
@@ -125,9 +129,12 @@ def main() -> None:
     parser.add_argument("--profile", default="class", choices=config.PROFILES)
     parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--disguise-traits", nargs="+", choices=list(datamons.TRAITS),
+                        help="the traits the targets' disguises may change (default: the profile's)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
-    cfg = config.load(args.profile, args.seed)
+    overrides = {"revealer": {"resnet_disguise_traits": tuple(args.disguise_traits)}} if args.disguise_traits else None
+    cfg = config.load(args.profile, args.seed, overrides)
     shipped = recipes.revealer_models(cfg, only=["gan", "traits"], progress=False)
     prior, judge = shipped["gan"][0], shipped["traits"][0]
     avoid = cast_designs.public_codes([config.load(p).revealer.n_public for p in config.PROFILES])

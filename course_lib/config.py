@@ -129,7 +129,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_width=8, gan_epochs=1, gan_steps_per_epoch=3, gan_batch_size=32, n_critic=5, gan_ema_decay=0.9,
             gan_lr_decay_epochs=1,
             inpaint_width=8, inpaint_epochs=1, inpaint_steps_per_epoch=2, gan_warm_epochs=1, inpaint_warm_epochs=1,
-            resnet_disguises=4, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None, attack_objective="margin", attack_margin_lambda=10.0,
+            resnet_disguises=4, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None,
+            attack_objective="margin", attack_margin_lambda=10.0,
             target_width=8, resnet_width=8, eval_width=8, trait_width=8, trait_epochs=1, frechet_net_epochs=1, classifier_epochs=2, classifier_batch_size=32,
             trait_fresh_per_epoch=64, trait_batch_size=32, trait_lr=3e-3, trait_held_out=0.1,
             classifier_lr=2e-3,
@@ -150,8 +151,8 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             # after a renderer change, `train-checkpoints --warm-start` fine-tunes the shipped GANs this long instead
             gan_warm_epochs=30, inpaint_warm_epochs=15,
             target_width=32, resnet_width=24, eval_width=32, classifier_epochs=30,
-            # target_resnet also learns from disguises (course_lib.data.disguises): per named Datamon, 1.5x its
-            # portraits with 1 to 3 traits changed, the name kept, so colour alone no longer names a Datamon
+            # target_resnet also learns from disguises (course_lib.data.disguises): per named Datamon, as many as
+            # its portraits, each with 1 or 2 traits changed, the name kept, so colour alone no longer names one
             resnet_disguises=100, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None,
             # the trait judge: 40 epochs, each of 1/40 of the public portraits + 8,000 freshly drawn public identities;
             # the Fréchet distances' feature network: the first trait classifier, 8 epochs on the public portraits

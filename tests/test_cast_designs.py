@@ -51,6 +51,30 @@ def test_sibling_cast_has_four_families_each_a_square_over_two_small_traits(avoi
     assert all(0 < shares[t] < 1 for t in cast_designs.SMALL_TRAITS)
 
 
+def test_family_cast_isolates_one_small_trait_per_member_within_families_far_apart(avoid):
+    cast = cast_designs.family_cast(avoid, seed=0)
+    c = cast_designs.codes(cast)
+    assert len(cast) == 3 * len(cast_designs.FAMILY_SPLITS) == len({tuple(row) for row in c})
+    assert cast_designs.min_distance(c, avoid) >= 2
+    names, distance = list(datamons.TRAITS), datamons.trait_distances(c, c)
+    for f, split in enumerate(cast_designs.FAMILY_SPLITS):
+        first, *others = range(3 * f, 3 * f + 3)
+        for member, trait in zip(others, split):  # the member differs from the first in that trait alone
+            assert [names[k] for k in np.flatnonzero(c[member] != c[first])] == [trait]
+        outside = [k for k in range(len(c)) if k // 3 != f]
+        assert distance[3 * f:3 * f + 3][:, outside].min() >= 3
+    shares = cast_designs.single_trait_neighbours(cast)
+    assert all(shares[t] > 0 for t in cast_designs.SMALL_TRAITS)
+    assert all(shares[t] == 0.0 for t in cast_designs.FAMILY_TRAITS)
+
+
+def test_family_cast_refuses_an_avoid_set_it_cannot_escape():
+    every_seventh = np.stack(np.meshgrid(*[np.arange(len(v)) for v in datamons.TRAITS.values()], indexing="ij"),
+                             -1).reshape(-1, len(datamons.TRAITS))[::7]  # a code one trait from nearly any other
+    with pytest.raises(RuntimeError, match="no family cast"):
+        cast_designs.family_cast(every_seventh, seed=0, attempts=20)
+
+
 def test_single_trait_neighbours_counts_only_differences_in_one_trait():
     base = datamons.named_identities()[0]
     one = datamons.Identity("b", {**base.traits, "eyes": next(v for v in datamons.TRAITS["eyes"]

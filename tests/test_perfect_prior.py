@@ -150,3 +150,27 @@ def test_the_sentence_reads_the_ceiling_and_names_the_traits_left_at_chance():
     assert "nothing to find" not in perfect_prior.read_ceiling(found, reader, {"colour": 0.8, "mouth": 0.2}, chance)
     with pytest.raises(ValueError, match="same traits"):
         perfect_prior.read_ceiling(found, reader, {"colour": 0.8}, chance)
+
+
+def test_margin_ranking_reads_a_model_that_points_at_each_class_and_one_that_does_not():
+    true = datamons.trait_codes(datamons.named_identities()[:3])
+    cand = perfect_prior.designs(3000, seed=1)
+    distance = datamons.trait_distances(true, cand).T.astype(float)  # (candidates, classes)
+    rng = np.random.default_rng(0)
+    pointing = perfect_prior.margin_ranking(-distance + 0.01 * rng.random(distance.shape), cand, true, top=5)
+    blind = perfect_prior.margin_ranking(rng.random(distance.shape), cand, true, top=5)
+    nearest = np.sort(distance, axis=0)[:5].mean()
+    assert pointing["top_distance"] == pytest.approx(nearest)
+    assert pointing["top_recovery"] == pytest.approx(1 - nearest / len(datamons.TRAITS))
+    assert blind["top_distance"] > pointing["top_distance"] + 2
+    assert pointing["near_percentile"] > 0.95 and 0.2 < blind["near_percentile"] < 0.8
+    assert pointing["near_per_class"] == blind["near_per_class"] == (distance <= 1).sum(axis=0).mean()
+
+
+def test_margin_ranking_refuses_mismatched_shapes_and_a_bad_top():
+    true = datamons.trait_codes(datamons.named_identities()[:2])
+    cand = perfect_prior.designs(10, seed=0)
+    with pytest.raises(ValueError, match="margins must be"):
+        perfect_prior.margin_ranking(np.zeros((10, 3)), cand, true)
+    with pytest.raises(ValueError, match="top must be"):
+        perfect_prior.margin_ranking(np.zeros((10, 2)), cand, true, top=11)

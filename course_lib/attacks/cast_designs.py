@@ -8,7 +8,9 @@ mouths. ``bench/trait_recovery_casts.py`` tests the obvious remedies with the sa
   label), so no single trait decides and every trait carries evidence;
 * ``minimal_pair_cast``: a cast whose members differ ONLY in small traits (corners of a hypercube over eyes, mouth,
   head and accessory, with one body, colour and pattern), so the target cannot name anyone without them;
-* ``sibling_cast``: families of four that share body, colour and pattern and differ in two small traits.
+* ``sibling_cast``: families of four that share body, colour and pattern and differ in two small traits;
+* ``family_cast``: five families of three with their own body, colour and pattern, whose second and third members
+  each differ from the first in one small trait alone (two per family, every small trait in some family).
 
 ``single_trait_neighbours`` counts, per trait, the members that have a cast-mate differing in that trait alone: a
 trait no cast-mate isolates can be ignored by the target, and an inversion then recovers it only by chance.
@@ -125,3 +127,42 @@ def sibling_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_000) ->
         if distinct and min_distance(cast_codes, avoid) >= 2:
             return datamons.identities_of_codes(cast, names=datamons.NAMED)
     raise RuntimeError(f"no sibling cast two traits from every avoided identity in {attempts} attempts")
+
+
+# Five families of three. Within a family the second and third members each differ from the first in ONE small trait
+# (eyes and mouth in the first family, and so on), so a target must read it; across families body, colour and
+# pattern differ as well.
+FAMILY_SPLITS: tuple[tuple[str, str], ...] = (
+    ("eyes", "mouth"), ("mouth", "head"), ("eyes", "accessory"), ("mouth", "eyes"), ("head", "accessory"))
+
+
+def family_cast(avoid: np.ndarray, *, seed: int = 0, splits: Sequence[tuple[str, str]] = FAMILY_SPLITS,
+                attempts: int = 20_000) -> list[datamons.Identity]:
+    """Families of three (one per pair in ``splits``) sharing body, colour, pattern (their own) and their small
+    traits, except that the second member differs from the first in ``split[0]`` alone and the third in ``split[1]``
+    alone; members of different families differ in three traits or more, and every member in two or more from every
+    code in ``avoid``."""
+    rng = np.random.default_rng(seed)
+    index = {t: k for k, t in enumerate(datamons.TRAITS)}
+    n = len(splits)
+    for _ in range(attempts):
+        family_values = {t: (rng.choice(len(datamons.TRAITS[t]), n, replace=len(datamons.TRAITS[t]) < n))
+                         for t in FAMILY_TRAITS}
+        cast = []
+        for f, split in enumerate(splits):
+            base = [int(rng.integers(len(v))) for v in datamons.TRAITS.values()]
+            for t in FAMILY_TRAITS:
+                base[index[t]] = int(family_values[t][f])
+            cast.append(list(base))
+            for t in split:
+                code = list(base)
+                code[index[t]] = int((base[index[t]] + rng.integers(1, len(datamons.TRAITS[t])))
+                                     % len(datamons.TRAITS[t]))
+                cast.append(code)
+        cast_codes = np.array(cast)
+        between = datamons.trait_distances(cast_codes, cast_codes)
+        family = np.repeat(np.arange(n), 3)
+        apart = between[family[:, None] != family[None, :]].min() >= 3
+        if apart and min_distance(cast_codes, avoid) >= 2:
+            return datamons.identities_of_codes(cast, names=datamons.NAMED[:len(cast)])
+    raise RuntimeError(f"no family cast two traits from every avoided identity in {attempts} attempts")

@@ -137,6 +137,39 @@ def search(scores: np.ndarray, codes: np.ndarray, best_designs: np.ndarray, true
             "top_share_by_trait": dict(zip(names, top_share.tolist())), "top": int(min(top, len(codes)))}
 
 
+def margin_ranking(margins: np.ndarray, candidate_codes: np.ndarray, true_codes: np.ndarray,
+                   top: int = 10) -> dict[str, float]:
+    """How well a model's margins point at each class among candidates whose traits are known: designs (their
+    codes) or a generator's samples (as the trait judge reads them). GMI keeps what the target is most sure of, so
+    this is what its search can find in such a pool.
+
+    ``margins`` (candidates, classes), ``candidate_codes`` (candidates, 7), ``true_codes`` (classes, 7). Averaged
+    over classes: ``top_distance``, in how many traits the ``top`` candidates by margin differ from the class;
+    ``top_recovery``, the share of their traits that are the class's; ``near_percentile``, the margin percentile
+    of the candidates within one trait of the class (1: above every other candidate; classes with none left out);
+    ``near_per_class``, how many such candidates a class has on average.
+    """
+    margins, cand, true = np.asarray(margins), np.asarray(candidate_codes), np.asarray(true_codes)
+    if margins.shape != (len(cand), len(true)) or cand.shape[1:] != true.shape[1:]:
+        raise ValueError(f"margins must be (candidates, classes) = ({len(cand)}, {len(true)}) and the codes must "
+                         f"have the same traits, got {margins.shape}, {cand.shape} and {true.shape}")
+    if not 1 <= top <= len(cand):
+        raise ValueError(f"top must be between 1 and the {len(cand)} candidates, got {top}")
+    distance = datamons.trait_distances(true, cand)  # (classes, candidates)
+    ranked = np.argsort(-margins, axis=0, kind="stable")[:top].T  # (classes, top)
+    picked = np.take_along_axis(distance, ranked, axis=1)
+    percentiles = []
+    for c in range(len(true)):
+        near = margins[distance[c] <= 1, c]
+        if len(near):
+            ordered = np.sort(margins[:, c])
+            percentiles.append(float(np.mean(np.searchsorted(ordered, near, side="left") / len(ordered))))
+    n_traits = true.shape[1]
+    return {"top_distance": float(picked.mean()), "top_recovery": float(1 - picked.mean() / n_traits),
+            "near_percentile": float(np.mean(percentiles)) if percentiles else float("nan"),
+            "near_per_class": float((distance <= 1).sum(axis=1).mean())}
+
+
 def record(found: dict[str, Any], reader: dict[str, Any], *, evaluation_top1: float, n_designs: int,
            renders: int) -> dict[str, Any]:
     """The JSON-friendly part of ``search``'s result for the target and for the ideal ``reader`` of every trait
