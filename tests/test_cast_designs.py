@@ -73,6 +73,8 @@ def test_family_cast_refuses_an_avoid_set_it_cannot_escape():
                              -1).reshape(-1, len(datamons.TRAITS))[::7]  # a code one trait from nearly any other
     with pytest.raises(RuntimeError, match="no family cast"):
         cast_designs.family_cast(every_seventh, seed=0, attempts=20)
+    with pytest.raises(ValueError, match="splits"):  # more members than the cast has names
+        cast_designs.family_cast(every_seventh, splits=cast_designs.FAMILY_SPLITS + (("eyes", "head"),))
 
 
 def test_single_trait_neighbours_counts_only_differences_in_one_trait():

@@ -130,21 +130,24 @@ def sibling_cast(avoid: np.ndarray, *, seed: int = 0, attempts: int = 20_000) ->
 
 
 # Five families of three. Within a family the second and third members each differ from the first in ONE small trait
-# (eyes and mouth in the first family, and so on), so a target must read it; across families body, colour and
-# pattern differ as well.
+# (eyes and mouth in the first family, and so on), so a target must read it; across families body and colour differ,
+# and pattern too where its four values allow (two of the five families share one).
 FAMILY_SPLITS: tuple[tuple[str, str], ...] = (
     ("eyes", "mouth"), ("mouth", "head"), ("eyes", "accessory"), ("mouth", "eyes"), ("head", "accessory"))
 
 
 def family_cast(avoid: np.ndarray, *, seed: int = 0, splits: Sequence[tuple[str, str]] = FAMILY_SPLITS,
                 attempts: int = 20_000) -> list[datamons.Identity]:
-    """Families of three (one per pair in ``splits``) sharing body, colour, pattern (their own) and their small
-    traits, except that the second member differs from the first in ``split[0]`` alone and the third in ``split[1]``
+    """Families of three (one per pair in ``splits``, at most five: one name each) sharing a body, colour and pattern
+    (their own, as far as a trait's values go round) and their small traits, except that the second member differs from the first in ``split[0]`` alone and the third in ``split[1]``
     alone; members of different families differ in three traits or more, and every member in two or more from every
     code in ``avoid``."""
     rng = np.random.default_rng(seed)
     index = {t: k for k, t in enumerate(datamons.TRAITS)}
     n = len(splits)
+    if not 1 <= 3 * n <= len(datamons.NAMED):
+        raise ValueError(f"family_cast makes three members per split and has {len(datamons.NAMED)} names: give 1 to "
+                         f"{len(datamons.NAMED) // 3} splits, got {n}")
     for _ in range(attempts):
         family_values = {t: (rng.choice(len(datamons.TRAITS[t]), n, replace=len(datamons.TRAITS[t]) < n))
                          for t in FAMILY_TRAITS}
