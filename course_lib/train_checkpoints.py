@@ -427,16 +427,12 @@ def _frechet_net_recipe(name, dm, r, progress) -> Recipe:
 
 # --- load or train ------------------------------------------------------------------------------------------------
 
-def _part_name(recipe: Recipe, part: str) -> str:
-    return _part_name_of(recipe.name, part)
-
-
 def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command: str = "",
            profile: str = "", directory=None) -> tuple[Any, dict[str, Any]]:
     """Load ``recipe``'s network(s) from the verified checkpoints, or train (and with ``save`` ship) them."""
     built = recipe.build()
     models = built if isinstance(built, tuple) else (built,)
-    names = [_part_name(recipe, part) for part in recipe.parts]
+    names = [_part_name_of(recipe.name, part) for part in recipe.parts]
     if not retrain and all(checkpoints.is_available(n, recipe.spec, directory) for n in names):
         items = [checkpoints.load_weights(m, n, recipe.spec, directory) for m, n in zip(models, names)]
         return built, {**items[0], "source": "checkpoint"}
@@ -462,7 +458,7 @@ def shipped_status(cfg: config.Config, directory=None) -> dict[str, str | None]:
     status = {}
     for recipe in recipes(cfg, progress=False).values():
         for part in recipe.parts:
-            name = _part_name(recipe, part)
+            name = _part_name_of(recipe.name, part)
             item = checkpoints.entry(name, directory)
             status[name] = ("not in the manifest" if item is None
                             else checkpoints.spec_difference(item.get("spec"), recipe.spec))
@@ -514,13 +510,13 @@ def main(argv: list[str] | None = None) -> int:
             recipe = all_recipes[key]
             if recipe.measure is None:
                 continue
-            if not all(checkpoints.is_available(_part_name(recipe, part), recipe.spec) for part in recipe.parts):
+            if not all(checkpoints.is_available(_part_name_of(recipe.name, part), recipe.spec) for part in recipe.parts):
                 print(f"{key}: no shipped checkpoint for this profile and spec; train it first", flush=True)
                 continue
             built, _ = obtain(recipe)
             quality = recipe.measure(built)
             for part in recipe.parts:
-                checkpoints.add_metrics(_part_name(recipe, part), quality)
+                checkpoints.add_metrics(_part_name_of(recipe.name, part), quality)
             print(f"{key}: {quality}", flush=True)
         return 0
     for key in keys:

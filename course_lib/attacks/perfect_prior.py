@@ -46,11 +46,6 @@ def designs(n: int | None = None, seed: int = 0) -> np.ndarray:
     return every[np.sort(pick)]
 
 
-def identities_of(codes: np.ndarray, prefix: str = "design") -> list[datamons.Identity]:
-    """The ``Identity`` of each design, to render it (``datamons.identities_of_codes``)."""
-    return datamons.identities_of_codes(codes, prefix)
-
-
 def logit_margins(logits: np.ndarray) -> np.ndarray:
     """(n, classes): each class's logit minus the largest other logit. Positive: the model names that class.
 
@@ -71,7 +66,7 @@ def score_designs(model: Any, codes: np.ndarray, *, renders: int = 1, size: int 
     codes = np.asarray(codes)
     if renders < 1 or chunk < 1:
         raise ValueError(f"renders and chunk must be at least 1, got {renders} and {chunk}")
-    identities = identities_of(codes)
+    identities = datamons.identities_of_codes(codes)
     parts = []
     starts = range(0, len(identities), chunk)
     for k, start in enumerate(bar(starts, desc="designs", unit="chunk", disable=not progress)):
