@@ -3,7 +3,8 @@
 Notebook 03's GMI recovers the traits its target uses (colour, accessory) and little else; issue 11 asks for trait
 recovery >= 0.70. This script tests the remedies in ``course_lib.attacks.cast_designs`` side by side, each with a
 target (``target_resnet``, with the cast's disguises) and an evaluation model trained the way
-``python -m course_lib train-checkpoints`` trains them at the profile's sizes, and the SAME shipped GAN prior, trait judge and attack settings as notebook 03:
+``python -m course_lib train-checkpoints`` trains them at the profile's sizes, and the SAME shipped GAN prior, trait
+judge and attack settings as notebook 03:
 
 * ``shipped``: the named fifteen, as the notebook (retrained here by the same recipe, for a like-for-like row);
 * ``trait_dropout``: the named fifteen plus portraits of each with one trait re-drawn, same label;
@@ -16,8 +17,9 @@ New casts stay two traits from every public identity, so the prior never saw the
 accuracy of target and judge, GMI top-1 on the design's own evaluation model, trait recovery (all and per trait),
 how often the target still names a Datamon with each trait changed (``trait_reliance``: low = the target needs it),
 the share of the cast with a cast-mate differing in that trait alone, and the ceiling the design allows any
-confidence-based inversion (``perfect_prior``: the renderer as the prior, with notebook 03's search). 14 minutes at class for two designs on a
-2-core machine whose plain-SGD step of ``bench/dp_speed.py`` is 0.010 s (mostly training the networks).
+confidence-based inversion (``perfect_prior``: the renderer as the prior, with notebook 03's search). 14 minutes at
+class for two designs on a 2-core machine whose plain-SGD step of ``bench/dp_speed.py`` is 0.010 s (mostly training
+the networks).
 
     python bench/trait_recovery_casts.py [--profile class] [--designs shipped trait_dropout ...] [--seed 0]
                                          [--disguise-traits colour head accessory]
@@ -106,8 +108,8 @@ def run_design(name: str, cfg: config.Config, prior, judge, avoid: np.ndarray, s
     labels = np.arange(n)
     result = inversion.course_gmi(generator, critic, nets["target"], labels, r, seed=seed)
     names = list(datamons.TRAITS)
-    summary = metrics.summarise(result, nets["evaluation"], *private, seeds=r.attack_seeds, trait_model=judge, identity_traits=cast_designs.codes(cast),
-                                trait_names=names)
+    summary = metrics.summarise(result, nets["evaluation"], *private, seeds=r.attack_seeds, trait_model=judge,
+                                identity_traits=cast_designs.codes(cast), trait_names=names)
     reliance = trait_reliance.trait_reliance(nets["target"], cast, size=r.image_size, seed=seed)
     ceiling, reader = perfect_prior_ceiling(nets["target"], cast_designs.codes(cast), r, seed)
     return {
@@ -143,7 +145,8 @@ def main() -> None:
     for name in args.designs:
         rows.append(run_design(name, cfg, prior, judge, avoid, args.seed))
         row = rows[-1]
-        print(f"{name:14s} train {row['n_train']:5d} (+{row['target_disguises']} disguises for the target)  target test acc {row['target_test_acc']:.3f}  judge test acc "
+        print(f"{name:14s} train {row['n_train']:5d} (+{row['target_disguises']} disguises for the target)  "
+              f"target test acc {row['target_test_acc']:.3f}  judge test acc "
               f"{row['eval_test_acc']:.3f}  GMI top-1 {row['gmi_top1']:.3f}  trait recovery "
               f"{row['trait_recovery']:.3f}  perfect prior {row['perfect_prior_recovery']:.3f} (a target reading every "
               f"trait: {row['reader_recovery']:.3f})  ({row['seconds']:.0f} s)", flush=True)

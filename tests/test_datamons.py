@@ -174,3 +174,11 @@ def test_describe_and_trait_table_name_every_trait(named):
 def test_bad_input_stops_with_a_clear_message(named, call, message):
     with pytest.raises(ValueError, match=message):
         call(named)
+
+
+def test_identities_of_codes_names_each_design_and_refuses_a_name_count_that_does_not_match():
+    codes = dm.trait_codes(dm.named_identities()[:3])
+    assert [i.name for i in dm.identities_of_codes(codes, names=["a", "b", "c"])] == ["a", "b", "c"]
+    assert [i.name for i in dm.identities_of_codes(codes, prefix="x")] == ["x 0", "x 1", "x 2"]
+    with pytest.raises(ValueError, match="2 names for 3 designs"):
+        dm.identities_of_codes(codes, names=["a", "b"])

@@ -139,9 +139,9 @@ FAMILY_SPLITS: tuple[tuple[str, str], ...] = (
 def family_cast(avoid: np.ndarray, *, seed: int = 0, splits: Sequence[tuple[str, str]] = FAMILY_SPLITS,
                 attempts: int = 20_000) -> list[datamons.Identity]:
     """Families of three (one per pair in ``splits``, at most five: one name each) sharing a body, colour and pattern
-    (their own, as far as a trait's values go round) and their small traits, except that the second member differs from the first in ``split[0]`` alone and the third in ``split[1]``
-    alone; members of different families differ in three traits or more, and every member in two or more from every
-    code in ``avoid``."""
+    (their own, as far as a trait's values go round) and their small traits, except that the second member differs
+    from the first in ``split[0]`` alone and the third in ``split[1]`` alone; members of different families differ
+    in three traits or more, and every member in two or more from every code in ``avoid``."""
     rng = np.random.default_rng(seed)
     index = {t: k for k, t in enumerate(datamons.TRAITS)}
     n = len(splits)

@@ -112,6 +112,8 @@ def identities_of_codes(codes: np.ndarray, prefix: str = "design",
     if codes.ndim != 2 or codes.shape[1] != len(TRAITS):
         raise ValueError(f"designs must be (n, {len(TRAITS)}) trait indices, got shape {codes.shape}")
     names = [f"{prefix} {k}" for k in range(len(codes))] if names is None else list(names)
+    if len(names) != len(codes):  # zip would drop the designs left without a name
+        raise ValueError(f"{len(names)} names for {len(codes)} designs: give one name per design")
     values = list(TRAITS.items())
     return [Identity(name, {t: v[int(c)] for (t, v), c in zip(values, code)}) for name, code in zip(names, codes)]
 
