@@ -24,7 +24,7 @@ import numpy as np
 
 from course_lib import checkpoints, config
 from course_lib.data import identity
-from course_lib.models import classifiers, gan, targets
+from course_lib.models import classifiers, gan, targets, trait_prior
 
 DATA_SEED = 0
 MNIST_PRIVATE = (5, 6, 7, 8, 9)  # as the official GMI code: attack digits 5-9, GAN trained on 0-4
@@ -152,26 +152,44 @@ QUALITY_SAMPLES = 1000  # generated and real images per Fréchet distance
 
 
 def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bool,
-                 judge: Callable[[], Any] | None = None) -> Callable[[Any], dict]:
+                 judge: Callable[[], Any] | None = None, *, conditions: np.ndarray | None = None,
+                 obeys: Recipe | None = None) -> Callable[[Any], dict]:
     """Fréchet distances (``gan.frechet_distance``) of generated images to held-out real ones, and the floor, in
-    ``features``; with ``judge``, the same again in the judge's features under ``*_judge`` names."""
+    ``features``; with ``judge``, the same again in the judge's features under ``*_judge`` names. A conditional
+    generator draws with the ``conditions`` (one per image) of the other half of the real images, so both sides
+    share a trait mix; with ``obeys`` (the trait judge's recipe), ``trait_obeyed`` records per trait how often the
+    judge reads on a drawing the value the generator was told."""
 
     def measure(pair):
         out = _frechet_distances(pair, features)
         if judge is not None:
             out.update({f"{k}_judge": v for k, v in _frechet_distances(pair, judge).items()})
+        if obeys is not None:
+            fake, told = _drawn(pair[0])
+            read = targets.predict_traits(obtain(obeys)[0], fake, _trait_names())
+            wanted = gan.group_argmax(told, trait_prior.trait_sizes())
+            out["trait_obeyed"] = dict(zip(_trait_names(), (read == wanted).mean(axis=0).tolist()))
         return out
 
-    def _frechet_distances(pair, features):
-        generator, _ = pair
+    def _halves():
         rng = np.random.default_rng(DATA_SEED + 1)
         n = min(QUALITY_SAMPLES, len(images) // 2)
         order = rng.permutation(len(images))
+        return rng, n, order
+
+    def _drawn(generator):
+        _, n, order = _halves()
+        told = None if conditions is None else conditions[order[n : 2 * n]]
+        return gan.generate(generator, n, seed=DATA_SEED, conditions=told), told
+
+    def _frechet_distances(pair, features):
+        generator, _ = pair
+        rng, n, order = _halves()
         real_a, real_b = images[order[:n]], images[order[n : 2 * n]]
         net = features()
         out = {"frechet_distance_real_vs_real": gan.frechet_distance(net, real_a, real_b)}
         if not inpainting:
-            out["frechet_distance"] = gan.frechet_distance(net, real_a, gan.generate(generator, n, seed=DATA_SEED))
+            out["frechet_distance"] = gan.frechet_distance(net, real_a, _drawn(generator)[0])
             return out
         aux = inpainting_data(images)  # the corruptions exactly as in training (fill value of all public images)
         z = rng.standard_normal((n, gan.Z_DIM)).astype(np.float32)
@@ -261,6 +279,51 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
                   planned={"generator_steps": epochs * steps})
 
 
+def _trait_gan_recipe(name, dm, cfg, progress, *, base: Recipe, judge: Recipe, work=None,
+                      quality_features: Callable[[], Any] | None = None,
+                      judge_features: Callable[[], Any] | None = None) -> Recipe:
+    """The trait-conditioned prior: the plain GAN's generator widened to take one-hot traits with z and its critic
+    widened to a projection critic that reads them too (``gan.widen_to_conditional``), fine-tuned together for
+    ``trait_gan_epochs`` epochs on the public portraits and their traits, public data only. ``judge`` (the trait
+    judge's recipe) measures how often the drawings show the traits asked for (``trait_obeyed``)."""
+    r = cfg.revealer
+    images, traits = dm.public.images, dm.public.traits
+    shape = tuple(int(s) for s in images.shape[1:])
+    sizes = trait_prior.trait_sizes()
+    spec = {"arch": "dcgan_wgan_gp_projection", "image_shape": list(shape), "width": r.gan_width,
+            "z_dim": gan.Z_DIM, "conditions": sizes, "init": base.name, **identity.data_identity(images, traits, source=datamons_source())}
+    epochs, steps = r.trait_gan_epochs, r.gan_steps_per_epoch
+    decay = min(r.trait_gan_lr_decay_epochs, epochs)
+
+    def build():
+        return (gan.build_generator(shape, width=r.gan_width, n_conditions=sum(sizes)),
+                gan.build_critic(shape, width=r.gan_width, n_conditions=sum(sizes)))
+
+    def train(pair):
+        generator, critic = pair
+        (plain, plain_critic), plain_info = obtain(base)
+        gan.widen_to_conditional(generator, plain)
+        gan.widen_to_conditional(critic, plain_critic)
+        history = gan.train_wgan_gp(generator, critic, images, epochs=epochs, steps_per_epoch=steps, seed=DATA_SEED,
+                                    batch_size=r.gan_batch_size, n_critic=r.n_critic, ema_decay=r.gan_ema_decay,
+                                    lr_decay_epochs=decay, checkpoint_dir=work, progress=progress,
+                                    conditions=trait_prior.conditions(traits), desc=name.split("/")[-1])
+        before = plain_info.get("metrics", {})
+        return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
+                "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
+                "ema_decay": r.gan_ema_decay, "lr_decay_epochs": decay, "seconds": history.seconds,
+                "n_train": len(images), "history": history,
+                "init": {"from_sha256": plain_info.get("sha256"),
+                         **{k: before.get(k) for k in ("generator_steps", "seconds", "plain_sgd_step_seconds")}}}
+
+    measure = None
+    if quality_features is not None:
+        measure = _gan_quality(images, quality_features, False, judge_features,
+                               conditions=trait_prior.conditions(traits), obeys=judge)
+    return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure,
+                  planned={"generator_steps": epochs * steps})
+
+
 def _disguised(cfg: config.Config, data):
     """``data`` ((x, y), test) with the training set grown by ``resnet_disguises`` disguised portraits of each named
     Datamon (``course_lib.data.disguises``: ``resnet_disguise_changes`` traits changed, the name kept), and the
@@ -334,6 +397,9 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
                                     judge_features=judge_features,
                                     warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None,
                                     warm_epochs=r.inpaint_warm_epochs if warm_start else 0)
+    out["trait_gan"] = _trait_gan_recipe(f"{p}/datamons_trait_gan", dm, cfg, progress, base=out["gan"],
+                                         judge=out["traits"], work=work("datamons_trait_gan"),
+                                         quality_features=trait_features, judge_features=judge_features)
     out.update({
         "mnist_target": _classifier_recipe(f"{p}/mnist_target", "target_small", targets.target_small, r.target_width,
                                            mn_data, len(MNIST_PRIVATE), cfg, progress, r.mnist_classifier_epochs,

@@ -7,7 +7,7 @@ from course_lib import train_checkpoints as recipes
 from course_lib.attacks import inversion, metrics
 from course_lib.data import datamons
 
-DATAMONS_NETWORKS = ["target_small", "target_resnet", "evaluation", "traits", "gan", "inpainting"]
+DATAMONS_NETWORKS = ["target_small", "target_resnet", "evaluation", "traits", "gan", "trait_gan", "inpainting"]
 
 
 def test_full_profile_trains_and_attacks_at_64_pixels_with_the_same_code():
@@ -20,13 +20,13 @@ def test_full_profile_trains_and_attacks_at_64_pixels_with_the_same_code():
     models = recipes.revealer_models(cfg, only=DATAMONS_NETWORKS, progress=False)
     assert {k: info["source"] for k, (_, info) in models.items()} == dict.fromkeys(DATAMONS_NETWORKS, "trained")
 
-    G, D = models["gan"][0]
+    G, D = models["trait_gan"][0]  # notebook 03 searches the trait-conditioned prior
     labels = np.arange(len(dm.private_train.names))
     # notebook 03's attack with the profile's settings: views, chosen starts, the margin, against the disguise-trained
     assert models["target_resnet"][1]["spec"]["disguises"]["per_identity"] == r.resnet_disguises > 0
     gmi = inversion.course_gmi(G, D, models["target_resnet"][0], labels, r, seed=0, progress=False)
     assert gmi.images.shape == (len(labels), r.attack_seeds * r.attack_restarts, 64, 64, 3)
-    assert gmi.method == "gmi_views_selected_margin"
+    assert gmi.method == "gmi_views_selected_margin_traits" and gmi.conditions.shape[:2] == gmi.images.shape[:2]
     traits = np.array([i.code() for i in datamons.named_identities()])
     summary = metrics.summarise(gmi, models["evaluation"][0], dm.private_train.images, dm.private_train.labels,
                                 seeds=r.attack_seeds, trait_model=models["traits"][0], identity_traits=traits,

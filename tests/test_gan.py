@@ -119,3 +119,73 @@ def test_frechet_distance_is_zero_for_the_same_images_and_grows_with_the_gap():
     assert abs(same) < 1e-3 and 0 <= near < far
     with pytest.raises(ValueError, match="at least two"):
         gan.frechet_distance(features, real[:1], other)
+
+
+def test_a_widened_generator_draws_what_the_unconditional_one_drew_until_trained():
+    plain = gan.build_generator((16, 16, 3), width=4)
+    conditional = gan.build_generator((16, 16, 3), width=4, n_conditions=5)
+    assert gan.n_conditions(conditional) == 5 and gan.n_conditions(plain) == 0
+    assert gan.n_conditions(gan.build_inpainting_generator((16, 16, 3), width=4)) == 0
+    gan.widen_to_conditional(conditional, plain)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3, gan.Z_DIM)).astype(np.float32)
+    told = gan.one_hot_groups(np.array([[0, 1], [2, 0], [1, 1]]), (3, 2))
+    np.testing.assert_allclose(conditional([told, z], training=False), plain(z, training=False), atol=1e-6)
+    with pytest.raises(ValueError, match="not the same network"):
+        gan.widen_to_conditional(gan.build_generator((16, 16, 3), width=8, n_conditions=5), plain)
+
+
+def test_one_hot_groups_and_their_argmax_are_inverse_and_bad_codes_are_refused():
+    codes = np.array([[0, 1], [2, 0]])
+    hot = gan.one_hot_groups(codes, (3, 2))
+    np.testing.assert_array_equal(hot, [[1, 0, 0, 0, 1], [0, 0, 1, 1, 0]])
+    np.testing.assert_array_equal(gan.group_argmax(hot, (3, 2)), codes)
+    soft = gan.group_softmax(tf.constant([[0.0, 2.0, 0.0, 5.0, 5.0]]), (3, 2)).numpy()
+    np.testing.assert_allclose(soft[0, :3].sum(), 1, rtol=1e-6)
+    np.testing.assert_allclose(soft[0, 3:], [0.5, 0.5], rtol=1e-6)
+    with pytest.raises(ValueError, match="outside"):
+        gan.one_hot_groups(np.array([[3, 0]]), (3, 2))
+    with pytest.raises(ValueError, match="codes must be"):
+        gan.one_hot_groups(np.array([0, 1]), (3, 2))
+
+
+def test_a_conditional_generator_learns_what_its_projection_critic_sees_and_generate_needs_conditions():
+    rng = np.random.default_rng(0)
+    told = gan.one_hot_groups(rng.integers(0, 2, (64, 1)), (2,))
+    left = np.zeros((16, 16, 3), np.float32)
+    left[:, :8] = 1
+    images = (np.where(told[:, 1:, None, None] > 0, left, 1 - left) * 0.8 + 0.1).astype(np.float32)  # 1 = left lit
+    tf.keras.utils.set_random_seed(0)  # the initial weights
+    generator = gan.build_generator((16, 16, 3), width=4, n_conditions=2)
+    critic = gan.build_critic((16, 16, 3), width=4, n_conditions=2)
+
+    def lit_left(condition):
+        drawn = gan.generate(generator, 8, seed=1, conditions=np.tile(condition, (8, 1)))
+        return drawn[:, :, :8].mean() - drawn[:, :, 8:].mean()
+
+    assert abs(lit_left([0, 1]) - lit_left([1, 0])) < 0.05
+    gan.train_wgan_gp(generator, critic, images, epochs=6, steps_per_epoch=10, seed=0, batch_size=16,
+                      learning_rate=5e-3, n_critic=2, conditions=told, progress=False)
+    assert lit_left([0, 1]) > 0.2 and lit_left([1, 0]) < -0.1
+    with pytest.raises(ValueError, match="conditions exactly"):
+        gan.generate(generator, 2, seed=0)
+    with pytest.raises(ValueError, match="projection critic and conditions"):
+        gan.train_wgan_gp(generator, gan.build_critic((16, 16, 3), width=4), images, epochs=1, steps_per_epoch=1,
+                          seed=0, conditions=told)
+
+
+def test_a_widened_projection_critic_scores_as_before_and_needs_conditions():
+    plain = gan.build_critic((16, 16, 3), width=4)
+    projection = gan.build_critic((16, 16, 3), width=4, n_conditions=5)
+    gan.widen_to_conditional(projection, plain)
+    images = np.random.default_rng(0).uniform(size=(3, 16, 16, 3)).astype(np.float32)
+    told = gan.one_hot_groups(np.array([[0, 1], [2, 0], [1, 1]]), (3, 2))
+    np.testing.assert_allclose(projection([images, told]), plain(images), atol=1e-6)
+    # the projection is what a conditional critic learns: once it is set, the same image scores by its conditions
+    layer = projection.get_layer("projection")
+    layer.set_weights([np.random.default_rng(1).standard_normal(layer.get_weights()[0].shape).astype(np.float32)])
+    scores = projection([np.repeat(images[:1], 3, axis=0), told]).numpy().ravel()
+    assert np.ptp(scores) > 1e-3
+    generator = gan.build_generator((16, 16, 3), width=4)
+    with pytest.raises(ValueError, match="projection critic and conditions"):
+        gan.train_wgan_gp(generator, projection, images, epochs=1, steps_per_epoch=1, seed=0, batch_size=2)

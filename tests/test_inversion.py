@@ -211,3 +211,55 @@ def test_gmi_with_the_margin_recovers_the_planted_identity_and_keeps_pushing():
     np.testing.assert_array_equal(np.argmin(distances, axis=1), labels)
     with pytest.raises(ValueError, match="unknown GMI objective"):
         inversion.gmi_attack(generator, critic, target, labels, restarts=1, iterations=1, seed=0, objective="logit")
+
+
+def planted_conditional_world():
+    """A conditional generator that draws the planted face its first one-hot group names (the second group and z
+    change nothing), and the planted world's target."""
+    faces, _, _, target = planted_world()
+    L = tf.keras.layers
+    conditions, z = L.Input((N_IDS + 2,), name="conditions"), L.Input((Z_DIM,), name="z")
+    drawn = L.Dense(SIZE * SIZE, use_bias=False)(conditions)
+    ignored = L.Dense(SIZE * SIZE, use_bias=False, kernel_initializer="zeros")(z)
+    generator = tf.keras.Model([conditions, z], L.Reshape((SIZE, SIZE, 1))(L.Add()([drawn, ignored])))
+    generator.layers[2].set_weights([np.concatenate([faces, np.zeros((2, SIZE * SIZE), np.float32)])])
+    critic = tf.keras.Sequential([L.InputLayer(input_shape=(SIZE, SIZE, 1)), L.Flatten(),
+                                  L.Dense(1, kernel_initializer="zeros")])
+    return faces, generator, critic, target
+
+
+def test_gmi_through_a_conditional_prior_settles_on_the_right_value_and_draws_it_exactly():
+    faces, generator, critic, target = planted_conditional_world()
+    labels = np.arange(N_IDS)
+    result = inversion.gmi_attack(generator, critic, target, labels, restarts=3, iterations=40, seed=0, lr=0.05,
+                                  candidates=2, objective="margin", condition_sizes=(N_IDS, 2), progress=False)
+    # the final drawing uses each group's largest value, one-hot: exactly a planted face, the right one
+    np.testing.assert_allclose(result.best_images().reshape(N_IDS, -1), faces[labels], atol=1e-5)
+    again = inversion.gmi_attack(generator, critic, target, labels, restarts=3, iterations=40, seed=0, lr=0.05,
+                                 candidates=2, objective="margin", condition_sizes=(N_IDS, 2), progress=False)
+    np.testing.assert_allclose(result.images, again.images, rtol=1e-6)
+
+
+def test_a_conditional_prior_needs_its_group_sizes():
+    _, generator, critic, target = planted_conditional_world()
+    for sizes in (None, (N_IDS, 3)):
+        with pytest.raises(ValueError, match="conditional on 5"):
+            inversion.gmi_attack(generator, critic, target, [0], restarts=1, iterations=1, seed=0,
+                                 condition_sizes=sizes, progress=False)
+
+
+def test_conditional_starts_hold_one_leading_value_per_group():
+    starts = inversion.conditional_latents(50, (3, 2), 4, np.random.default_rng(0))
+    assert starts.shape == (50, 4 + 5)
+    groups = starts[:, 4:]
+    assert np.all((groups[:, :3] == 0.5).sum(axis=1) == 1) and np.all((groups[:, 3:] == 0.5).sum(axis=1) == 1)
+    assert set(np.unique(groups)) == {-0.5, 0.5}
+
+
+def test_a_projection_critic_is_refused_with_an_unconditional_generator():
+    _, generator, _, target = planted_world()
+    projection = tf.keras.Model([inp := tf.keras.Input((SIZE, SIZE, 1)), cond := tf.keras.Input((2,))],
+                                tf.keras.layers.Dense(1)(tf.keras.layers.Concatenate()(
+                                    [tf.keras.layers.Flatten()(inp), cond])))
+    with pytest.raises(ValueError, match="projection critic"):
+        inversion.gmi_attack(generator, projection, target, [0], restarts=1, iterations=1, seed=0, progress=False)

@@ -53,11 +53,11 @@ def test_knn_distance_and_psnr_against_the_nearest_private_image_of_the_identity
 
 
 def test_trait_recovery_counts_matching_traits():
-    from course_lib.models.targets import _head
+    from course_lib.models.targets import trait_head
 
     inp = tf.keras.Input((1, 1, 2))
     flat = tf.keras.layers.Flatten()(inp)
-    model = tf.keras.Model(inp, {_head("a"): flat, _head("b"): -flat})
+    model = tf.keras.Model(inp, {trait_head("a"): flat, trait_head("b"): -flat})
     images = np.array([[[[1, 0]]], [[[0, 1]]]], np.float32)  # trait a = argmax, trait b = argmin
     truth = np.array([[0, 1], [1, 1]])
     out = metrics.trait_recovery(model, images, truth, ["a", "b"])

@@ -60,6 +60,7 @@ class InversionResult:
     seconds: float = 0.0
     iterations: int = 0
     method: str = "gmi"
+    conditions: np.ndarray | None = None  # (n_ids, restarts, k) the one-hot traits a conditional prior drew with
 
     @property
     def restarts(self) -> int:
@@ -77,7 +78,8 @@ class InversionResult:
         """The same attack restricted to some identities (rows), e.g. one kind of auxiliary knowledge."""
         return InversionResult(labels=self.labels[rows], images=self.images[rows], target_prob=self.target_prob[rows],
                                identity_loss=self.identity_loss, prior_loss=self.prior_loss, seconds=self.seconds,
-                               iterations=self.iterations, method=self.method)
+                               iterations=self.iterations, method=self.method,
+                               conditions=None if self.conditions is None else self.conditions[rows])
 
     def best_images(self, seed_group: int = 0, seeds: int = 1) -> np.ndarray:
         """(n_ids, h, w, c): the chosen reconstruction of every identity in one seed group."""
@@ -126,6 +128,20 @@ def random_views(images: tf.Tensor, views: Views, seed: tf.Tensor) -> tf.Tensor:
     half = (size - 1) / 2 / zoom
     boxes = tf.concat([centre - half, centre + half], axis=1) / (full - 1)
     return tf.image.crop_and_resize(padded, boxes, tf.tile(tf.range(n), [views.copies]), [size, size])
+
+
+CONDITION_SCALE = 4.0  # a conditional prior's trait logits are this times their search variable, clamped like z
+
+
+def conditional_latents(n: int, sizes: tuple[int, ...], z_dim: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, z_dim + sum(sizes)) random starts of a search through a conditional prior: z standard normal, then one
+    uniformly drawn value per trait group, set to +0.5 against -0.5 for the others (its softmax weight near 0.95
+    with ``CONDITION_SCALE``, soft enough that the gradient can still move it)."""
+    from course_lib.models import gan
+
+    z = rng.standard_normal((n, z_dim)).astype(np.float32)
+    codes = np.stack([rng.integers(0, k, n) for k in sizes], axis=1)
+    return np.concatenate([z, gan.one_hot_groups(codes, sizes) - 0.5], axis=1)
 
 
 OBJECTIVES = ("ce", "margin")  # GMI's identity losses: the paper's cross-entropy, or the logit margin
@@ -229,13 +245,17 @@ def _check(labels, restarts, iterations, lr):
 
 def select_starts(make_images: Callable[[tf.Tensor], tf.Tensor], target: tf.keras.Model, labels: np.ndarray,
                   restarts: int, candidates: int, z_dim: int, rng: np.random.Generator,
-                  batch_size: int = 512) -> np.ndarray:
+                  batch_size: int = 512,
+                  draw: Callable[[int, np.random.Generator], np.ndarray] | None = None) -> np.ndarray:
     """(len(labels) * restarts, z_dim) starting latents, identity-major like the attack's batch: restart r of each
     identity is the best, by the target's log-probability of that identity, of the r-th pool of ``candidates``
-    standard normal latents. One pool serves every identity (a forward pass scores all names at once), and the
-    restarts' pools are disjoint, so restarts stay independent starts."""
+    standard normal latents (or of ``draw(n, rng)``'s). One pool serves every identity (a forward pass scores all
+    names at once), and the restarts' pools are disjoint, so restarts stay independent starts."""
     config.require_positive("candidates", candidates, integer=True)
-    pool = rng.standard_normal((restarts * candidates, z_dim)).astype(np.float32)
+    if draw is None:
+        pool = rng.standard_normal((restarts * candidates, z_dim)).astype(np.float32)
+    else:
+        pool = np.asarray(draw(restarts * candidates, rng), np.float32)
     scores = np.concatenate([
         tf.nn.log_softmax(target(make_images(tf.constant(pool[i:i + batch_size])), training=False)).numpy()
         for i in range(0, len(pool), batch_size)])[:, labels]  # (restarts * candidates, n_ids)
@@ -261,6 +281,7 @@ def gmi_attack(
     views: Views | None = None,
     candidates: int = 0,
     objective: str = "ce",
+    condition_sizes: tuple[int, ...] | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """GMI against ``target`` for every identity in ``labels`` x ``restarts`` random starts, in one batch.
@@ -270,7 +291,11 @@ def gmi_attack(
     is most sure of on the reconstruction itself. With ``candidates`` > 0, each start is the target's favourite of
     that many latents (``select_starts``) instead of the first one drawn. ``objective``: the identity loss, the
     paper's cross-entropy ``"ce"`` or ``"margin"`` (``_identity_loss``; lambda then weighs logits, not a
-    cross-entropy). Same seed -> same starts -> same reconstructions.
+    cross-entropy). With a conditional generator (inputs [conditions, z], ``gan.build_generator``'s
+    ``n_conditions``), ``condition_sizes`` gives its one-hot groups (the trait sizes): the search moves z and one
+    logit per trait value together (a softmax per group, ``CONDITION_SCALE``), and the final reconstruction is drawn
+    with each group's largest value, the traits the search settled on. Same seed -> same starts -> same
+    reconstructions.
     """
     labels = _check(labels, restarts, iterations, lr)
     if objective not in OBJECTIVES:
@@ -284,14 +309,49 @@ def gmi_attack(
     if candidates and aux is not None:
         raise ValueError("candidates selects starts of the plain generator; the inpainting generator's depend on the "
                          "auxiliary photo")
-    z = tf.Variable(rng.standard_normal((n_ids * restarts, z_dim)).astype(np.float32), name="z")
-    if aux is None:
+    from course_lib.models import gan
+
+    n_cond = gan.n_conditions(generator)
+    if n_cond and (condition_sizes is None or sum(condition_sizes) != n_cond):
+        raise ValueError(f"the generator is conditional on {n_cond} values: give condition_sizes that add up to it")
+    if n_cond and aux is not None:
+        raise ValueError("auxiliary knowledge needs the inpainting generator, not a conditional one")
+    make_final = None
+    if len(critic.inputs) == 2 and not n_cond:
+        raise ValueError("a projection critic (inputs [image, conditions]) scores a conditional generator's images")
+    if n_cond:
+        sizes = tuple(int(k) for k in condition_sizes)
+        if len(critic.inputs) == 2:  # the projection critic also reads the traits the image is drawn with
+            projection_critic = critic
+
+            def critic(images, training=False):
+                told = gan.group_softmax(CONDITION_SCALE * z[:, z_dim:], sizes)
+                return projection_critic([images, told], training=training)
+
+        def draw(n, generator_rng):
+            return conditional_latents(n, sizes, z_dim, generator_rng)
+
+        def make_images(v):
+            soft = gan.group_softmax(CONDITION_SCALE * v[:, z_dim:], sizes)
+            return generator([soft, v[:, :z_dim]], training=False)
+
+        def make_final(v):  # drawn with each trait's leading value: the prior was trained on one-hot traits only
+            hard = gan.one_hot_groups(gan.group_argmax(v[:, z_dim:].numpy(), sizes), sizes)
+            return generator([tf.constant(hard), v[:, :z_dim]], training=False)
+
+        z = tf.Variable(draw(n_ids * restarts, rng), name="z")
+        if candidates:
+            z.assign(select_starts(make_images, target, labels, restarts, candidates, z_dim, rng, draw=draw))
+    elif aux is None:
+        z = tf.Variable(rng.standard_normal((n_ids * restarts, z_dim)).astype(np.float32), name="z")
+
         def make_images(v):
             return generator(v, training=False)
 
         if candidates:
             z.assign(select_starts(make_images, target, labels, restarts, candidates, z_dim, rng))
     else:
+        z = tf.Variable(rng.standard_normal((n_ids * restarts, z_dim)).astype(np.float32), name="z")
         if len(aux.corrupted) != n_ids:
             raise ValueError(f"aux knowledge holds {len(aux.corrupted)} photos for {n_ids} identities")
         corrupted = tf.constant(np.repeat(np.asarray(aux.corrupted, np.float32), restarts, axis=0))
@@ -306,22 +366,33 @@ def gmi_attack(
                            optimizer=optimizer, lam=lam, clip=(-clip, clip), progress=progress,
                            desc=("GMI" if aux is None else f"GMI + {aux.kind}") + (" (views)" if views else ""),
                            views=views, seed=seed, objective=objective)
-    return _finish(make_images, z, target, batch_labels, n_ids, restarts, identity, prior, started, iterations,
-                   ("gmi" if aux is None else f"gmi_{aux.kind}") + ("_views" if views else "")
-                   + ("_selected" if candidates else "") + ("_margin" if objective == "margin" else ""))
+    result = _finish(make_final or make_images, z, target, batch_labels, n_ids, restarts, identity, prior, started,
+                     iterations, ("gmi" if aux is None else f"gmi_{aux.kind}") + ("_views" if views else "")
+                     + ("_selected" if candidates else "") + ("_margin" if objective == "margin" else "")
+                     + ("_traits" if n_cond else ""))
+    if n_cond:  # the traits each reconstruction was drawn with: what the search settled on
+        hard = gan.one_hot_groups(gan.group_argmax(z.numpy()[:, z_dim:], sizes), sizes)
+        result.conditions = hard.reshape(n_ids, restarts, -1)
+    return result
 
 
 def course_gmi(generator: tf.keras.Model, critic: tf.keras.Model, target: tf.keras.Model, labels: np.ndarray,
                settings: config.Section, *, seed: int, progress: bool = True) -> InversionResult:
     """GMI as the course runs it, with a profile's ``cfg.revealer`` settings: its seeds x restarts, steps, views,
     chosen starts and identity loss (``attack_objective``, weighed by ``attack_margin_lambda`` for the margin and
-    ``attack_lambda`` for the cross-entropy). Notebook 03's main attack and the casts bench both run this."""
+    ``attack_lambda`` for the cross-entropy). A trait-conditioned prior searches the Datamon traits too.
+    Notebook 03's main attack and the casts bench both run this."""
+    from course_lib.data import datamons
+    from course_lib.models import gan
+
     r = settings
     lam = r.attack_margin_lambda if r.attack_objective == "margin" else r.attack_lambda
+    sizes = tuple(len(values) for values in datamons.TRAITS.values()) if gan.n_conditions(generator) else None
     return gmi_attack(generator, critic, target, labels, restarts=r.attack_seeds * r.attack_restarts,
                       iterations=r.attack_iterations, seed=seed, lr=r.attack_lr, momentum=r.attack_momentum, lam=lam,
                       views=Views(r.attack_views, r.attack_view_shift, r.attack_view_zoom),
-                      candidates=r.attack_candidates, objective=r.attack_objective, progress=progress)
+                      candidates=r.attack_candidates, objective=r.attack_objective, condition_sizes=sizes,
+                      progress=progress)
 
 
 def pixel_attack(

@@ -173,11 +173,11 @@ def _trait_input(input_shape: tuple[int, int, int], trait_sizes: dict[str, int],
 
 def _with_trait_heads(inputs: tf.Tensor, x: tf.Tensor, trait_sizes: dict[str, int], name: str) -> tf.keras.Model:
     """One logits head per trait on the shared features ``x``: the model outputs a dict trait -> logits."""
-    outputs = {_head(t): tf.keras.layers.Dense(n, name=_head(t))(x) for t, n in trait_sizes.items()}
+    outputs = {trait_head(t): tf.keras.layers.Dense(n, name=trait_head(t))(x) for t, n in trait_sizes.items()}
     return tf.keras.Model(inputs, outputs, name=name)
 
 
-def _head(trait: str) -> str:
+def trait_head(trait: str) -> str:
     return "trait_" + trait.replace(" ", "_")
 
 
@@ -272,7 +272,7 @@ def train_trait_classifier(
         traits = np.asarray(traits)
         if traits.shape != (len(x), len(trait_names)):
             raise ValueError(f"traits must have shape ({len(x)}, {len(trait_names)}), got {traits.shape}")
-        return np.asarray(x, np.float32), {_head(t): traits[:, k] for k, t in enumerate(trait_names)}
+        return np.asarray(x, np.float32), {trait_head(t): traits[:, k] for k, t in enumerate(trait_names)}
 
     config.seed_everything(seed)
     x, y = checked(0)
@@ -280,8 +280,8 @@ def train_trait_classifier(
     weights = {**TRAIT_LOSS_WEIGHTS, **(loss_weights or {})}
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) if cosine else learning_rate
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss={_head(t): loss for t in trait_names},
-                  loss_weights={_head(t): float(weights.get(t, 1.0)) for t in trait_names})
+    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss={trait_head(t): loss for t in trait_names},
+                  loss_weights={trait_head(t): float(weights.get(t, 1.0)) for t in trait_names})
     history: dict[str, list[float]] = {}
     epochs_bar = bar(range(epochs), desc=model.name, unit="epoch") if progress else range(epochs)
     for epoch in epochs_bar:
@@ -299,4 +299,4 @@ def train_trait_classifier(
 def predict_traits(model: tf.keras.Model, x: np.ndarray, trait_names: list[str], batch_size: int = 256) -> np.ndarray:
     """Most likely value index of each trait: (n, n_traits) int64."""
     out = model.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0)
-    return np.stack([np.argmax(out[_head(t)], axis=1) for t in trait_names], axis=1).astype(np.int64)
+    return np.stack([np.argmax(out[trait_head(t)], axis=1) for t in trait_names], axis=1).astype(np.int64)
