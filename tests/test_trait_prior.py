@@ -41,3 +41,15 @@ def test_the_searched_traits_are_those_the_kept_reconstructions_were_drawn_with(
     told = result.conditions[np.arange(3)[:, None], kept].reshape(6, -1)
     np.testing.assert_array_equal(trait_prior.conditions(traits), told)
     assert result.subset(slice(1, 3)).conditions.shape == (2, 4, sum(SIZES))
+
+
+def test_the_comparison_names_the_gains_and_losses_and_reads_the_frechet_ratios():
+    plain = {"top1": 0.9, "trait_recovery": 0.5, "by_trait": {"head": 0.4, "eyes": 0.5, "mouth": 0.3}}
+    told = {"top1": 0.8, "trait_recovery": 0.6, "by_trait": {"head": 0.8, "eyes": 0.52, "mouth": 0.2}}
+    text = trait_prior.read_comparison(plain, told, frechet_ratios=(2.0, 4.0))
+    assert "60% of the traits against 50%" in text and "(more;" in text
+    assert "gains on head (40% -> 80%)" in text and "eyes" not in text and "loses on mouth (30% -> 20%)" in text
+    assert "further from" in text and "ratio 4.0 against 2.0" in text and "less real overall" in text
+    same = trait_prior.read_comparison(plain, plain, frechet_ratios=(2.0, 1.5))
+    assert "about as many" in same and "It gains" not in same and "did not give more" in same
+    assert "Fréchet" not in trait_prior.read_comparison(plain, told)

@@ -49,3 +49,32 @@ def searched_traits(result: Any, seeds: int = 1) -> np.ndarray:
     chosen = result.chosen(seeds)
     picked = result.conditions[np.arange(len(result.labels))[:, None], chosen]
     return gan.group_argmax(picked.reshape(-1, picked.shape[-1]), trait_sizes())
+
+
+def read_comparison(plain: dict[str, Any], told: dict[str, Any], *,
+                    frechet_ratios: tuple[float, float] | None = None, margin: float = 0.05) -> str:
+    """One paragraph reading GMI through the plain prior (``plain``) against the trait-conditioned one (``told``):
+    each a dict with ``top1``, ``trait_recovery`` and ``by_trait``; gains and losses beyond ``margin`` are named.
+    With ``frechet_ratios`` (plain, told), says how far each prior's drawings are from real portraits as a whole."""
+    gained = sorted((t for t in told["by_trait"] if told["by_trait"][t] - plain["by_trait"][t] > margin),
+                    key=lambda t: plain["by_trait"][t] - told["by_trait"][t])
+    lost = [t for t in told["by_trait"] if plain["by_trait"][t] - told["by_trait"][t] > margin]
+    delta = told["trait_recovery"] - plain["trait_recovery"]
+    verdict = "more" if delta > margin / 2 else "fewer" if delta < -margin / 2 else "about as many"
+    text = (f"Through the trait-conditioned prior GMI recovers {told['trait_recovery']:.0%} of the traits against "
+            f"{plain['trait_recovery']:.0%} through the plain one ({verdict}; judge top-1 {told['top1']:.0%} against "
+            f"{plain['top1']:.0%}).")
+    if gained:
+        text += " It gains on " + ", ".join(f"{t} ({plain['by_trait'][t]:.0%} -> {told['by_trait'][t]:.0%})"
+                                           for t in gained) + "."
+    if lost:
+        text += " It loses on " + ", ".join(f"{t} ({plain['by_trait'][t]:.0%} -> {told['by_trait'][t]:.0%})"
+                                           for t in lost) + "."
+    if frechet_ratios is not None and all(np.isfinite(frechet_ratios)):
+        a, b = frechet_ratios
+        text += (f" Its drawings are {'further from' if b > a else 'closer to'} real portraits as a whole (Fréchet "
+                 f"ratio {b:.1f} against {a:.1f}): ")
+        text += ("a prior can look less real overall and still draw what the target keys on more clearly."
+                 if b > a and delta > 0 else "the two measures agree here." if (b < a) == (delta > 0)
+                 else "looking more real did not give more traits back.")
+    return text
