@@ -174,4 +174,5 @@ def test_check_command_accepts_every_shipped_smoke_checkpoint_here():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 13 and all(line.endswith(": accepted") for line in lines), done.stdout
+    shipped = [name for name in checkpoints.read_manifest()["checkpoints"] if name.startswith("smoke/")]
+    assert len(lines) == len(shipped) == 15 and all(line.endswith(": accepted") for line in lines), done.stdout

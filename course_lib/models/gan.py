@@ -442,7 +442,7 @@ def train_wgan_gp(
             out = with_average(lambda: generator(sample_z, training=False).numpy())
         else:
             out = with_average(lambda: fake_batch(tf.constant(images[sample_idx]), tf.constant(blurred_all[sample_idx]),
-                                                  tf.constant(sample_kinds), sample_z, False).numpy())
+                                                  tf.constant(sample_kinds), sample_z, None, False).numpy())
         return image_grid(out, columns=8)
 
     history = GanHistory()
