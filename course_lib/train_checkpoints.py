@@ -223,6 +223,22 @@ def _part_name_of(name: str, part: str) -> str:
     return f"{name}_{part}" if part else name
 
 
+def _gan_training_metrics(history: gan.GanHistory, r: config.Section, generator_steps: int, lr_decay_epochs: int,
+                          n_train: int) -> dict[str, Any]:
+    """What the manifest records of a GAN's training (every GAN recipe: plain, inpainting, trait-conditioned).
+    ``wasserstein_last_epoch`` is None when the run resumed a finished state (no epoch ran)."""
+    return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
+            "generator_steps": generator_steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
+            "ema_decay": r.gan_ema_decay, "lr_decay_epochs": lr_decay_epochs, "seconds": history.seconds,
+            "n_train": n_train, "history": history}
+
+
+def _training_cost(entry: dict[str, Any]) -> dict[str, Any]:
+    """The steps, seconds and machine speed of the shipped entry a fine-tune starts from."""
+    before = entry.get("metrics", {})
+    return {k: before.get(k) for k in ("generator_steps", "seconds", "plain_sgd_step_seconds")}
+
+
 def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: str, inpainting=False, work=None,
                 warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None,
                 judge_features: Callable[[], Any] | None = None, warm_epochs: int = 0) -> Recipe:
@@ -263,15 +279,10 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
                                     batch_size=r.gan_batch_size, n_critic=r.n_critic, inpainting=aux,
                                     ema_decay=r.gan_ema_decay, lr_decay_epochs=lr_decay_epochs,
                                     checkpoint_dir=work, progress=progress, desc=name.split("/")[-1])
-        out = {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
-               "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
-               "ema_decay": r.gan_ema_decay, "lr_decay_epochs": lr_decay_epochs,
-               "seconds": history.seconds, "n_train": len(images), "history": history}
+        out = _gan_training_metrics(history, r, epochs * steps, lr_decay_epochs, len(images))
         if warm is not None:  # what the fine-tune started from, so the manifest tells the whole training
-            before = warm.get("metrics", {})
             out["warm_start"] = {"from_sha256": warm["sha256"], "from_data": warm["spec"]["data"],
-                                 "from_created": warm.get("created"),
-                                 **{k: before.get(k) for k in ("generator_steps", "seconds", "plain_sgd_step_seconds")}}
+                                 "from_created": warm.get("created"), **_training_cost(warm)}
         return out
 
     measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting, judge_features)
@@ -291,7 +302,8 @@ def _trait_gan_recipe(name, dm, cfg, progress, *, base: Recipe, judge: Recipe, w
     shape = tuple(int(s) for s in images.shape[1:])
     sizes = trait_prior.trait_sizes()
     spec = {"arch": "dcgan_wgan_gp_projection", "image_shape": list(shape), "width": r.gan_width,
-            "z_dim": gan.Z_DIM, "conditions": sizes, "init": base.name, **identity.data_identity(images, traits, source=datamons_source())}
+            "z_dim": gan.Z_DIM, "conditions": sizes, "init": base.name,
+            **identity.data_identity(images, traits, source=datamons_source())}
     epochs, steps = r.trait_gan_epochs, r.gan_steps_per_epoch
     decay = min(r.trait_gan_lr_decay_epochs, epochs)
 
@@ -308,13 +320,8 @@ def _trait_gan_recipe(name, dm, cfg, progress, *, base: Recipe, judge: Recipe, w
                                     batch_size=r.gan_batch_size, n_critic=r.n_critic, ema_decay=r.gan_ema_decay,
                                     lr_decay_epochs=decay, checkpoint_dir=work, progress=progress,
                                     conditions=trait_prior.conditions(traits), desc=name.split("/")[-1])
-        before = plain_info.get("metrics", {})
-        return {"wasserstein_last_epoch": history.wasserstein[-1] if history.wasserstein else None,
-                "generator_steps": epochs * steps, "n_critic": r.n_critic, "batch_size": r.gan_batch_size,
-                "ema_decay": r.gan_ema_decay, "lr_decay_epochs": decay, "seconds": history.seconds,
-                "n_train": len(images), "history": history,
-                "init": {"from_sha256": plain_info.get("sha256"),
-                         **{k: before.get(k) for k in ("generator_steps", "seconds", "plain_sgd_step_seconds")}}}
+        return {**_gan_training_metrics(history, r, epochs * steps, decay, len(images)),
+                "init": {"from_sha256": plain_info.get("sha256"), **_training_cost(plain_info)}}
 
     measure = None
     if quality_features is not None:

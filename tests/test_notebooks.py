@@ -23,6 +23,9 @@ CONTRACT = {
         "pixel_baseline_top1", "gmi_aux_top1", "trait_recovery", "knn_distance", "psnr", "mnist_gmi_top1",
         "mnist_pixel_baseline_top1", "attack_seconds", "trait_recovery_by_trait", "trait_classifier_acc",
         "colour_baseline", "target_trait_reliance", "perfect_prior",
+        # beyond shared/RESULTS.md (docs/architecture.md says what each holds)
+        "gan_frechet_ratio", "gmi_without_views", "pixel_adam_ce_top1", "target_margin_kept", "aux_photo_alone_top1",
+        "trait_gan_frechet_ratio", "trait_prior_obeyed", "gmi_trait_prior",
     ],
     "04_defenses": [
         "extraction_vs_budget", "mia_vs_output", "dp_vs_attacks", "blackbox_inversion_top1",
