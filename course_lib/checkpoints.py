@@ -253,15 +253,18 @@ def profile_retraining_estimate(target: Mapping[str, Any], source: Mapping[str, 
 
 
 def announce_training(names: list[str], spec: dict[str, Any] | None, *, retrain: bool, directory=None,
-                      planned: dict[str, float] | None = None,
+                      planned: dict[str, float] | None = None, starting_from: str | None = None,
                       force_hint: str = "RETRAIN=True (or `python -m course_lib train-checkpoints --force`)") -> None:
-    """Never train silently: one line saying why a network is trained, what it costs, how to force or refuse it.
+    """Never train silently: one line saying why a network is trained, what it costs, how to force or refuse it;
+    ``starting_from`` names the weights a fine-tune starts from (else it trains afresh).
 
     With the environment variable ``COURSE_NO_TRAINING=1`` the same line is raised as ``CheckpointError`` instead.
     """
     label = names[0].removesuffix("_generator")
     if retrain:
-        print(f"{label}: training afresh as asked (retrain), {training_estimate(names, directory, planned)}", flush=True)
+        start = f"from {starting_from}" if starting_from else "afresh"
+        print(f"{label}: training {start} as asked (retrain), {training_estimate(names, directory, planned)}",
+              flush=True)
         return
     reasons = [r for r in (_why_not_loaded(n, spec, directory) for n in names) if r]
     reason = reasons[0] if reasons else "not loadable"

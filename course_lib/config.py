@@ -129,6 +129,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_width=8, gan_epochs=1, gan_steps_per_epoch=3, gan_batch_size=32, n_critic=5, gan_ema_decay=0.9,
             gan_lr_decay_epochs=1,
             inpaint_width=8, inpaint_epochs=1, inpaint_steps_per_epoch=2, gan_warm_epochs=1, inpaint_warm_epochs=1,
+            inpaint_lr_decay_epochs=1,
             trait_gan_epochs=1, trait_gan_lr_decay_epochs=1,
             resnet_disguises=4, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None,
             attack_objective="margin", attack_margin_lambda=10.0,
@@ -148,9 +149,10 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             # 2,000 steps without either drew coloured blobs (FID 13x the floor), 25,000 without the fall 3.1x
             gan_width=32, gan_epochs=280, gan_steps_per_epoch=100, gan_batch_size=64, n_critic=5, gan_ema_decay=0.999,
             gan_lr_decay_epochs=30,
-            inpaint_width=32, inpaint_epochs=100, inpaint_steps_per_epoch=100,
-            # after a renderer change, `train-checkpoints --warm-start` fine-tunes the shipped GANs this long instead
-            gan_warm_epochs=30, inpaint_warm_epochs=15,
+            inpaint_width=32, inpaint_epochs=100, inpaint_steps_per_epoch=100, inpaint_lr_decay_epochs=40,
+            # after a renderer change, `train-checkpoints --warm-start` fine-tunes the shipped GANs this long instead;
+            # `--continue-shipped` trains a shipped pair on this long
+            gan_warm_epochs=30, inpaint_warm_epochs=40,
             # the trait-conditioned prior: the plain pair above, widened to take the traits (a projection critic),
             # fine-tuned this long on the public portraits and their traits
             trait_gan_epochs=40, trait_gan_lr_decay_epochs=5,
@@ -195,6 +197,7 @@ TABLE: dict[str, dict[str, dict[str, Any]]] = {
             gan_width=64, gan_epochs=100, gan_steps_per_epoch=400, gan_batch_size=64, n_critic=5, gan_ema_decay=0.999,
             gan_lr_decay_epochs=12,
             inpaint_width=64, inpaint_epochs=30, inpaint_steps_per_epoch=400, gan_warm_epochs=10, inpaint_warm_epochs=5,
+            inpaint_lr_decay_epochs=5,
             trait_gan_epochs=10, trait_gan_lr_decay_epochs=3,
             target_width=64, resnet_width=64, eval_width=64, classifier_epochs=30,
             resnet_disguises=300, resnet_disguise_changes=(1, 2), resnet_disguise_traits=None,

@@ -122,6 +122,7 @@ class Recipe:
     parts: tuple[str, ...] = ("",)  # "" = one model; ("generator", "critic") = a pair
     measure: Callable[[Any], dict[str, Any]] | None = None  # quality measured after training (GANs)
     planned: dict[str, int] | None = None  # the work training will do, in the units the manifest records
+    starts_from: dict[str, Any] | None = None  # the shipped entry a fine-tune starts from (warm start, continuation)
 
 
 def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None, *,
@@ -205,16 +206,22 @@ def _gan_quality(images: np.ndarray, features: Callable[[], Any], inpainting: bo
 DATA_KEYS = ("data", "data_summary")  # the spec keys that name the training data, not the network
 
 
-def warm_start_source(name: str, spec: dict[str, Any], parts: tuple[str, ...], directory=None) -> dict | None:
+def warm_start_source(name: str, spec: dict[str, Any], parts: tuple[str, ...], directory=None, *,
+                      same_data: bool = False) -> dict | None:
     """The shipped entry of ``name``'s first part when every part is in the manifest for the same network but other
-    data (a renderer change): its weights can start a fine-tune instead of training from scratch. Else None."""
+    data (a renderer change): its weights can start a fine-tune instead of training from scratch. With
+    ``same_data``, the entry when every part is this very recipe's (same network, same data, accepted on this
+    machine): training can go on from it. Else None."""
     items = [checkpoints.entry(_part_name_of(name, part), directory) for part in parts]
     if any(item is None for item in items):
         return None
     network = {k: v for k, v in spec.items() if k not in DATA_KEYS}
     for item in items:
         stored = item.get("spec") or {}
-        if {k: v for k, v in stored.items() if k not in DATA_KEYS} != network or stored.get("data") == spec["data"]:
+        if same_data:
+            if checkpoints.spec_difference(stored, spec) is not None:
+                return None
+        elif {k: v for k, v in stored.items() if k not in DATA_KEYS} != network or stored.get("data") == spec["data"]:
             return None
     return items[0]
 
@@ -241,10 +248,13 @@ def _training_cost(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: str, inpainting=False, work=None,
                 warm_critic: Recipe | None = None, quality_features: Callable[[], Any] | None = None,
-                judge_features: Callable[[], Any] | None = None, warm_epochs: int = 0) -> Recipe:
+                judge_features: Callable[[], Any] | None = None, warm_epochs: int = 0,
+                continue_shipped: bool = False) -> Recipe:
     """With ``warm_epochs`` > 0 and a shipped pair of the same network trained on other data (``warm_start_source``),
-    training fine-tunes that pair for ``warm_epochs`` epochs instead of ``epochs`` from scratch (the plain GAN's
-    learning rates fall over the last ``gan_lr_decay_epochs`` of them, at most all), with its own resumable state."""
+    training fine-tunes that pair for ``warm_epochs`` epochs instead of ``epochs`` from scratch, with its own
+    resumable state; with ``continue_shipped`` too, the shipped pair of this very recipe (same data) trains on for
+    ``warm_epochs`` more (a checkpoint trained further on another machine, no training state needed). The learning
+    rates fall over the last ``gan_lr_decay_epochs`` (``inpaint_lr_decay_epochs``) epochs of the run, at most all."""
     r = cfg.revealer
     shape = tuple(int(s) for s in images.shape[1:])
     spec = {"arch": "inpainting_gan" if inpainting else "dcgan_wgan_gp", "image_shape": list(shape), "width": width,
@@ -261,10 +271,12 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         spec["masks"] = identity.exact_hash((masks.square, masks.t_mask), source="masks")
 
     parts = ("generator", "critic")
-    warm = warm_start_source(name, spec, parts) if warm_epochs else None
+    warm = warm_start_source(name, spec, parts, same_data=continue_shipped) if warm_epochs else None
     if warm is not None:
-        epochs, work = warm_epochs, None if work is None else work.with_name(work.name + "_warm")
-    lr_decay_epochs = 0 if inpainting else min(r.gan_lr_decay_epochs, epochs)
+        # a continuation's state is the start's own: an interrupted run resumes, the next continuation starts clean
+        suffix = f"_more_{warm['sha256'][:12]}" if continue_shipped else "_warm"
+        epochs, work = warm_epochs, None if work is None else work.with_name(work.name + suffix)
+    lr_decay_epochs = min(r.inpaint_lr_decay_epochs if inpainting else r.gan_lr_decay_epochs, epochs)
 
     def train(pair):
         generator, critic = pair
@@ -283,11 +295,14 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
         if warm is not None:  # what the fine-tune started from, so the manifest tells the whole training
             out["warm_start"] = {"from_sha256": warm["sha256"], "from_data": warm["spec"]["data"],
                                  "from_created": warm.get("created"), **_training_cost(warm)}
+            earlier = warm.get("metrics", {}).get("warm_start")
+            if earlier:  # the start's own start, and so on
+                out["warm_start"]["earlier"] = earlier
         return out
 
     measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting, judge_features)
     return Recipe(name, spec, build, train, parts=parts, measure=measure,
-                  planned={"generator_steps": epochs * steps})
+                  planned={"generator_steps": epochs * steps}, starts_from=warm)
 
 
 def _trait_gan_recipe(name, dm, cfg, progress, *, base: Recipe, judge: Recipe, work=None,
@@ -361,9 +376,14 @@ def _trait_names() -> list[str]:
 
 
 def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None = None,
-            warm_start: bool = False) -> dict[str, Recipe]:
+            warm_start: bool = False, continue_shipped: bool = False) -> dict[str, Recipe]:
     """Every network of notebook 03 for ``cfg``'s profile, by short name, in training order; with ``warm_start``,
-    a GAN whose shipped pair saw other data fine-tunes it (``_gan_recipe``)."""
+    a GAN whose shipped pair saw other data fine-tunes it; with ``continue_shipped``, a GAN's own shipped pair
+    trains on (``_gan_recipe``)."""
+    if warm_start and continue_shipped:
+        raise ValueError("a GAN either fine-tunes a pair trained on other data (warm_start) or goes on training its "
+                         "own (continue_shipped), not both")
+    warm_start = warm_start or continue_shipped
     r = cfg.revealer
     p = cfg.profile
     dm = datamons_splits(cfg)
@@ -397,13 +417,15 @@ def recipes(cfg: config.Config, *, progress: bool = True, work_dir: Path | None 
 
     out["gan"] = _gan_recipe(f"{p}/datamons_gan", dm.public.images, r.gan_width, r.gan_epochs, r.gan_steps_per_epoch,
                              cfg, progress, source=dms, work=work("datamons_gan"), quality_features=trait_features,
-                             judge_features=judge_features, warm_epochs=r.gan_warm_epochs if warm_start else 0)
+                             judge_features=judge_features, warm_epochs=r.gan_warm_epochs if warm_start else 0,
+                             continue_shipped=continue_shipped)
     out["inpainting"] = _gan_recipe(f"{p}/datamons_inpainting", dm.public.images, r.inpaint_width, r.inpaint_epochs,
                                     r.inpaint_steps_per_epoch, cfg, progress, source=dms, inpainting=True,
                                     work=work("datamons_inpainting"), quality_features=trait_features,
                                     judge_features=judge_features,
                                     warm_critic=out["gan"] if r.inpaint_width == r.gan_width else None,
-                                    warm_epochs=r.inpaint_warm_epochs if warm_start else 0)
+                                    warm_epochs=r.inpaint_warm_epochs if warm_start else 0,
+                                    continue_shipped=continue_shipped)
     out["trait_gan"] = _trait_gan_recipe(f"{p}/datamons_trait_gan", dm, cfg, progress, base=out["gan"],
                                          judge=out["traits"], work=work("datamons_trait_gan"),
                                          quality_features=trait_features, judge_features=judge_features)
@@ -509,7 +531,9 @@ def obtain(recipe: Recipe, *, retrain: bool = False, save: bool = False, command
     if not retrain and all(checkpoints.is_available(n, recipe.spec, directory) for n in names):
         items = [checkpoints.load_weights(m, n, recipe.spec, directory) for m, n in zip(models, names)]
         return built, {**items[0], "source": "checkpoint"}
-    checkpoints.announce_training(names, recipe.spec, retrain=retrain, directory=directory, planned=recipe.planned)
+    start = recipe.starts_from
+    checkpoints.announce_training(names, recipe.spec, retrain=retrain, directory=directory, planned=recipe.planned,
+                                  starting_from=None if start is None else f"the shipped pair {start['sha256'][:12]}")
     metrics = recipe.train(built)
     history = metrics.pop("history", None)
     if save and recipe.measure is not None:
@@ -564,15 +588,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-start", action="store_true",
                         help="a GAN whose shipped pair saw other data (a renderer change) fine-tunes it for "
                              "gan_warm_epochs / inpaint_warm_epochs instead of training from scratch")
+    parser.add_argument("--continue-shipped", action="store_true",
+                        help="a GAN named with --only trains its own shipped pair on for gan_warm_epochs / "
+                             "inpaint_warm_epochs more epochs, learning rates falling, and ships the result")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     cfg = config.load(args.profile, DATA_SEED)
-    command = f"python -m course_lib train-checkpoints --profile {args.profile}" + (" --warm-start" * args.warm_start)
-    all_recipes = recipes(cfg, progress=not args.no_progress, work_dir=WORK_DIR, warm_start=args.warm_start)
+    if args.continue_shipped and (args.warm_start or not args.only):
+        parser.error("--continue-shipped needs --only (the GANs to train on) and does not go with --warm-start")
+    command = (f"python -m course_lib train-checkpoints --profile {args.profile}" + (" --warm-start" * args.warm_start)
+               + (f" --continue-shipped --only {' '.join(args.only or [])}" * args.continue_shipped))
+    all_recipes = recipes(cfg, progress=not args.no_progress, work_dir=WORK_DIR, warm_start=args.warm_start,
+                          continue_shipped=args.continue_shipped)
     keys = args.only or list(all_recipes)
     for key in keys:
         if key not in all_recipes:
             parser.error(f"unknown network '{key}'; choose from {', '.join(all_recipes)}")
+    if args.continue_shipped:
+        stuck = [k for k in keys if all_recipes[k].starts_from is None]
+        if stuck:
+            parser.error(f"--continue-shipped: {', '.join(stuck)} has no shipped pair of its own to train on "
+                         "(only the plain and inpainting GANs do, once shipped for this profile and data)")
     if args.check:
         status = shipped_status(cfg)
         for name, problem in status.items():
@@ -596,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         if args.fresh:
             shutil.rmtree(WORK_DIR / cfg.profile / all_recipes[key].name.split("/")[-1], ignore_errors=True)
-        _, info = obtain(all_recipes[key], retrain=args.force or args.fresh, save=True, command=command,
+        _, info = obtain(all_recipes[key], retrain=args.force or args.fresh or args.continue_shipped, save=True,
+                         command=command,
                          profile=cfg.profile)
         print(f"{key}: {info['source']} in {time.perf_counter() - started:.0f} s; {info.get('metrics')}", flush=True)
     total = sum(p.stat().st_size for p in checkpoints.checkpoint_dir().glob("*.h5"))

@@ -25,7 +25,7 @@ CONTRACT = {
         "colour_baseline", "target_trait_reliance", "perfect_prior",
         # beyond shared/RESULTS.md (docs/architecture.md says what each holds)
         "gan_frechet_ratio", "gmi_without_views", "pixel_adam_ce_top1", "target_margin_kept", "aux_photo_alone_top1",
-        "trait_gan_frechet_ratio", "trait_prior_obeyed", "gmi_trait_prior",
+        "trait_gan_frechet_ratio", "trait_prior_obeyed", "gmi_trait_prior", "aux_frechet_ratio",
     ],
     "04_defenses": [
         "extraction_vs_budget", "mia_vs_output", "dp_vs_attacks", "blackbox_inversion_top1",

@@ -1,5 +1,6 @@
 """``train-checkpoints --warm-start``: after a renderer change, a GAN fine-tunes its shipped pair instead of training
-for hours from scratch, and only when that pair is the same network trained on other data."""
+for hours from scratch, and only when that pair is the same network trained on other data. ``--continue-shipped``:
+a shipped pair trains on from its own weights, on any machine (no training state needed)."""
 from __future__ import annotations
 
 import json
@@ -113,3 +114,75 @@ def test_the_command_fine_tunes_a_stale_smoke_gan_and_ships_it(tmp_path):
     cfg = config.load("smoke", 0)
     assert checkpoints.spec_difference(item["spec"], tc.recipes(cfg, progress=False)["gan"].spec) is None
     assert "frechet_distance" in item["metrics"]  # measured like any shipped GAN
+
+
+def test_a_pair_of_the_same_network_and_data_is_what_training_on_continues_from(tmp_path):
+    ship_pair(tmp_path, spec_for("renderer-2"))
+    found = tc.warm_start_source("smoke/pair", spec_for("renderer-2"), ("generator", "critic"), tmp_path,
+                                 same_data=True)
+    assert found is not None and found["sha256"] == checkpoints.entry("smoke/pair_generator", tmp_path)["sha256"]
+    for wanted in (spec_for("renderer-3"), spec_for("renderer-2", width=4)):  # other data, another network
+        assert tc.warm_start_source("smoke/pair", wanted, ("generator", "critic"), tmp_path, same_data=True) is None
+
+
+def test_the_smoke_gan_trains_on_from_its_own_shipped_pair_and_keeps_the_history(tmp_path, monkeypatch):
+    monkeypatch.setenv(checkpoints.DIR_ENV, str(tmp_path))
+    cfg = config.load("smoke", 0)
+    cold = tc.recipes(cfg, progress=False)["gan"]
+    assert cold.starts_from is None
+    tf.keras.utils.set_random_seed(7)
+    shipped = cold.build()
+    earlier = {"from_data": "an-older-renderer", "generator_steps": 28000}
+    for model, part in zip(shipped, cold.parts):
+        checkpoints.save_weights(model, f"{cold.name}_{part}", profile="smoke", command="test", spec=cold.spec,
+                                 metrics={"generator_steps": 3000, "seconds": 60.0, "warm_start": earlier})
+    more = tc.recipes(cfg, progress=False, work_dir=tmp_path / "state", continue_shipped=True)["gan"]
+    assert more.starts_from is not None
+    assert more.planned == {"generator_steps": cfg.revealer.gan_warm_epochs * cfg.revealer.gan_steps_per_epoch}
+    (generator, _), info = tc.obtain(more, retrain=True)
+    start = info["metrics"]["warm_start"]
+    assert start["from_data"] == cold.spec["data"] and start["generator_steps"] == 3000
+    assert start["earlier"] == earlier  # the whole chain of trainings stays in the manifest
+    assert (tmp_path / "state" / "smoke" / f"datamons_gan_more_{start['from_sha256'][:12]}").is_dir()
+    tf.keras.utils.set_random_seed(123)
+    fresh = cold.build()[0]
+
+    def distance(a, b):
+        return sum(float(np.abs(x - y).sum()) for x, y in zip(a.get_weights(), b.get_weights()))
+
+    assert distance(generator, shipped[0]) < 0.1 * distance(fresh, shipped[0])
+
+
+def test_continuing_needs_a_shipped_pair_of_its_own_and_not_both_flags():
+    cfg = config.load("smoke", 0)
+    with pytest.raises(ValueError, match="not both"):
+        tc.recipes(cfg, progress=False, warm_start=True, continue_shipped=True)
+    for argv in (["--continue-shipped"], ["--continue-shipped", "--warm-start", "--only", "gan"],
+                 ["--continue-shipped", "--only", "traits"]):
+        with pytest.raises(SystemExit) as stop:
+            tc.main(["--profile", "smoke", *argv, "--no-progress"])
+        assert stop.value.code == 2
+
+
+def test_the_command_trains_the_shipped_smoke_gan_on_and_ships_it(tmp_path):
+    """`python -m course_lib train-checkpoints --profile smoke --continue-shipped --only gan`, run for real on a copy
+    of the shipped checkpoints: new bytes, the old entry named as the start, the command recorded."""
+    import shutil
+    import subprocess
+    import sys
+
+    for path in checkpoints.checkpoint_dir().iterdir():
+        shutil.copy(path, tmp_path)
+    before = checkpoints.entry("smoke/datamons_gan_generator", tmp_path)
+    env = {**os.environ, checkpoints.DIR_ENV: str(tmp_path), "COURSE_TRAIN_STATE": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "course_lib", "train-checkpoints", "--profile", "smoke",
+                           "--continue-shipped", "--only", "gan", "--no-progress"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    item = checkpoints.entry("smoke/datamons_gan_generator", tmp_path)
+    assert item["sha256"] != before["sha256"]
+    assert item["metrics"]["warm_start"]["from_sha256"] == before["sha256"]
+    assert item["command"] == "python -m course_lib train-checkpoints --profile smoke --continue-shipped --only gan"
+    assert "frechet_distance" in item["metrics"]
+    assert checkpoints.entry("smoke/datamons_inpainting_generator", tmp_path) == \
+        checkpoints.entry("smoke/datamons_inpainting_generator")  # only the GAN named was touched
