@@ -123,6 +123,7 @@ class Recipe:
     measure: Callable[[Any], dict[str, Any]] | None = None  # quality measured after training (GANs)
     planned: dict[str, int] | None = None  # the work training will do, in the units the manifest records
     starts_from: dict[str, Any] | None = None  # the shipped entry a fine-tune starts from (warm start, continuation)
+    state_dir: Path | None = None  # where its resumable training state lives (GANs); --fresh clears this folder
 
 
 def _classifier_recipe(name, arch, builder, width, data, n_classes, cfg, progress, epochs=None, *,
@@ -302,7 +303,7 @@ def _gan_recipe(name, images, width, epochs, steps, cfg, progress, *, source: st
 
     measure = None if quality_features is None else _gan_quality(images, quality_features, inpainting, judge_features)
     return Recipe(name, spec, build, train, parts=parts, measure=measure,
-                  planned={"generator_steps": epochs * steps}, starts_from=warm)
+                  planned={"generator_steps": epochs * steps}, starts_from=warm, state_dir=work)
 
 
 def _trait_gan_recipe(name, dm, cfg, progress, *, base: Recipe, judge: Recipe, work=None,
@@ -343,7 +344,7 @@ def _trait_gan_recipe(name, dm, cfg, progress, *, base: Recipe, judge: Recipe, w
         measure = _gan_quality(images, quality_features, False, judge_features,
                                conditions=trait_prior.conditions(traits), obeys=judge)
     return Recipe(name, spec, build, train, parts=("generator", "critic"), measure=measure,
-                  planned={"generator_steps": epochs * steps})
+                  planned={"generator_steps": epochs * steps}, state_dir=work)
 
 
 def _disguised(cfg: config.Config, data):
@@ -630,8 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for key in keys:
         started = time.perf_counter()
-        if args.fresh:
-            shutil.rmtree(WORK_DIR / cfg.profile / all_recipes[key].name.split("/")[-1], ignore_errors=True)
+        if args.fresh and all_recipes[key].state_dir is not None:  # a continuation's own folder, not the recipe's
+            shutil.rmtree(all_recipes[key].state_dir, ignore_errors=True)
         _, info = obtain(all_recipes[key], retrain=args.force or args.fresh or args.continue_shipped, save=True,
                          command=command,
                          profile=cfg.profile)

@@ -63,3 +63,42 @@ def test_only_the_named_traits_change_and_an_unknown_trait_is_refused():
         disguises.disguise_codes(true, 1, traits=["wings"])
     with pytest.raises(ValueError, match="between 1 and 2"):
         disguises.disguise_codes(true, 1, changes=(3,), traits=["eyes", "mouth"])
+
+
+def test_impostors_change_only_their_outfit_and_many_look_more_like_a_cast_mate():
+    true = cast_codes()
+    codes, labels = disguises.impostor_codes(true, 40, seed=0)
+    assert codes.shape == (15 * 40, 7) and np.array_equal(labels, np.repeat(np.arange(15), 40))
+    face = [list(datamons.TRAITS).index(t) for t in ("body", "eyes", "mouth")]
+    assert np.array_equal(codes[:, face], true[labels][:, face])  # the face is never touched
+    distance = (codes[:, None, :] != true[None]).sum(axis=2)
+    own = distance[np.arange(len(codes)), labels]
+    nearer_a_mate = distance.min(axis=1) < own
+    assert 0.1 < nearer_a_mate.mean() < 0.6  # a cast-mate's outfit: only the face says who it is
+    distance[np.arange(len(codes)), labels] = 99
+    assert (distance > 0).all()  # never a cast-mate itself
+
+
+def test_impostors_without_dressing_up_re_draw_the_asked_number_of_outfit_traits():
+    true = cast_codes()
+    codes, labels = disguises.impostor_codes(true, 20, dressed_share=0.0, changes=(2,), seed=1)
+    changed = codes != true[labels]
+    assert (changed.sum(axis=1) == 2).all()
+    outfit = [list(datamons.TRAITS).index(t) for t in disguises.OUTFIT]
+    assert not np.delete(changed, outfit, axis=1).any()
+    again, _ = disguises.impostor_codes(true, 20, dressed_share=0.0, changes=(2,), seed=1)
+    assert np.array_equal(codes, again)
+
+
+def test_impostors_refuse_a_cast_whose_faces_repeat_and_bad_settings():
+    true = cast_codes()
+    twins = np.concatenate([true[:1], true[:1]])
+    twins[1, list(datamons.TRAITS).index("colour")] ^= 1  # another outfit, the same face
+    with pytest.raises(ValueError, match="share a face"):
+        disguises.impostor_codes(twins, 2)
+    with pytest.raises(ValueError, match="dressed_share"):
+        disguises.impostor_codes(true, 2, dressed_share=1.5)
+    with pytest.raises(ValueError, match="outfit"):
+        disguises.impostor_codes(true, 2, outfit=("wings",))
+    with pytest.raises(ValueError, match="changes"):
+        disguises.impostor_codes(true, 2, changes=(5,))

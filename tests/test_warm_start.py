@@ -143,7 +143,10 @@ def test_the_smoke_gan_trains_on_from_its_own_shipped_pair_and_keeps_the_history
     start = info["metrics"]["warm_start"]
     assert start["from_data"] == cold.spec["data"] and start["generator_steps"] == 3000
     assert start["earlier"] == earlier  # the whole chain of trainings stays in the manifest
-    assert (tmp_path / "state" / "smoke" / f"datamons_gan_more_{start['from_sha256'][:12]}").is_dir()
+    own = tmp_path / "state" / "smoke" / f"datamons_gan_more_{start['from_sha256'][:12]}"
+    assert own.is_dir() and more.state_dir == own  # the folder --fresh clears is the continuation's own
+    from_scratch = tc.recipes(cfg, progress=False, work_dir=tmp_path / "state")["gan"]
+    assert from_scratch.state_dir == own.with_name("datamons_gan")
     tf.keras.utils.set_random_seed(123)
     fresh = cold.build()[0]
 
