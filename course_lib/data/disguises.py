@@ -72,7 +72,6 @@ def render_disguises(identities: Sequence[datamons.Identity], per_identity: int,
     return datamons.render(datamons.identities_of_codes(codes, "disguise"), 1, size=size, seed=seed).images, labels
 
 
-
 # What a Datamon can change about itself (dye, clothes, hat, accessory); the rest is its face.
 OUTFIT: tuple[str, ...] = ("colour", "pattern", "head", "accessory")
 
