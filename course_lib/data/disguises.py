@@ -22,17 +22,25 @@ import numpy as np
 from course_lib.data import datamons
 
 
+def _checked_codes(true_codes: np.ndarray, per_identity: int) -> np.ndarray:
+    """``true_codes`` as (identities, 7) int64 trait indices; refuses another shape or a ``per_identity`` that is
+    not a non-negative whole number."""
+    true_codes = np.asarray(true_codes, np.int64)
+    n_traits = len(datamons.TRAITS)
+    if true_codes.ndim != 2 or true_codes.shape[1] != n_traits:
+        raise ValueError(f"true_codes must be (identities, {n_traits}) trait indices, got shape {true_codes.shape}")
+    if isinstance(per_identity, bool) or not isinstance(per_identity, (int, np.integer)) or per_identity < 0:
+        raise ValueError(f"per_identity must be a non-negative whole number, got {per_identity!r}")
+    return true_codes
+
+
 def disguise_codes(true_codes: np.ndarray, per_identity: int, changes: Sequence[int] = (1, 2), *,
                    traits: Sequence[str] | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(codes (n, 7), labels (n,)): ``per_identity`` disguises of each row of ``true_codes``, each with a number of
     its ``traits`` (default: any) drawn from ``changes`` set to another value, and nearer (in traits) to its own row
     than to any other."""
-    true_codes = np.asarray(true_codes, np.int64)
+    true_codes = _checked_codes(true_codes, per_identity)
     sizes = np.array([len(v) for v in datamons.TRAITS.values()])
-    if true_codes.ndim != 2 or true_codes.shape[1] != len(sizes):
-        raise ValueError(f"true_codes must be (identities, {len(sizes)}) trait indices, got shape {true_codes.shape}")
-    if isinstance(per_identity, bool) or not isinstance(per_identity, (int, np.integer)) or per_identity < 0:
-        raise ValueError(f"per_identity must be a non-negative whole number, got {per_identity!r}")
     names = list(datamons.TRAITS)
     unknown = sorted(set(traits or ()) - set(names))
     if unknown:
@@ -87,13 +95,9 @@ def impostor_codes(true_codes: np.ndarray, per_identity: int, *, outfit: Sequenc
     of whoever wears the outfit, so only the face (the traits outside ``outfit``) tells an impostor from the
     Datamon it dresses as, and a target trained on them has to read eyes and mouths. Refuses a cast in which two
     rows share a face: nothing could tell those apart."""
-    true_codes = np.asarray(true_codes, np.int64)
+    true_codes = _checked_codes(true_codes, per_identity)
     names = list(datamons.TRAITS)
     sizes = np.array([len(v) for v in datamons.TRAITS.values()])
-    if true_codes.ndim != 2 or true_codes.shape[1] != len(names):
-        raise ValueError(f"true_codes must be (identities, {len(names)}) trait indices, got shape {true_codes.shape}")
-    if isinstance(per_identity, bool) or not isinstance(per_identity, (int, np.integer)) or per_identity < 0:
-        raise ValueError(f"per_identity must be a non-negative whole number, got {per_identity!r}")
     unknown = sorted(set(outfit) - set(names))
     if unknown or not outfit:
         raise ValueError(f"outfit must name traits from {', '.join(names)}, got {list(outfit)}")
