@@ -75,9 +75,14 @@ def render_disguises(identities: Sequence[datamons.Identity], per_identity: int,
     portraits (pose, lighting, expression), labelled with the Datamon each disguises."""
     codes, labels = disguise_codes(datamons.trait_codes(identities), per_identity, changes, traits=traits,
                                    seed=seed)
+    return _portraits(codes, "disguise", size, seed), labels
+
+
+def _portraits(codes: np.ndarray, prefix: str, size: int, seed: int) -> np.ndarray:
+    """One portrait per row of ``codes`` (none: an empty batch), drawn like real portraits."""
     if not len(codes):
-        return np.zeros((0, size, size, 3), np.float32), labels
-    return datamons.render(datamons.identities_of_codes(codes, "disguise"), 1, size=size, seed=seed).images, labels
+        return np.zeros((0, size, size, 3), np.float32)
+    return datamons.render(datamons.identities_of_codes(codes, prefix), 1, size=size, seed=seed).images
 
 
 # What a Datamon can change about itself (dye, clothes, hat, accessory); the rest is its face.
@@ -138,6 +143,4 @@ def render_impostors(identities: Sequence[datamons.Identity], per_identity: int,
     Datamon who wears the outfit."""
     codes, labels = impostor_codes(datamons.trait_codes(identities), per_identity, dressed_share=dressed_share,
                                    seed=seed)
-    if not len(codes):
-        return np.zeros((0, size, size, 3), np.float32), labels
-    return datamons.render(datamons.identities_of_codes(codes, "impostor"), 1, size=size, seed=seed).images, labels
+    return _portraits(codes, "impostor", size, seed), labels
