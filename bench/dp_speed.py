@@ -16,7 +16,9 @@ first, then each of its steps is paired with a block of fast DP-SGD steps right 
 A second table times TF Privacy's other paths on one fixed batch with ``train_on_batch``, as notebook 02 does
 (``recipes.step_times``); its plain-SGD line is this machine's speed unit (``course_lib.machine``).
 
-Goals: fast DP-SGD <= 1.3x plain SGD per step, and >= 100x faster than DPKerasSGDOptimizer.
+Goals: fast DP-SGD <= 1.3x plain SGD per step, and >= 100x faster than DPKerasSGDOptimizer. The first holds where
+TensorFlow runs without oneDNN (CPUs with AVX2 only), not where its oneDNN convolutions make plain SGD several times
+faster (AVX-512); the README gives both measurements.
 
     python bench/dp_speed.py [--rounds 200] [--block 2] [--warmup-epochs 1] [--slow-steps 3] [--no-others]
 """

@@ -15,7 +15,9 @@ one example's weight gradient is ``sum_t a_t g_t^T``. Its squared norm can be co
 from the layer's static shape, so a large early layer (many positions, few channels) uses the direct product and a
 small late layer (few positions, many channels) the ghost identity. A layer that uses the direct product builds its
 patches once, in the forward pass, and runs there as one matrix product on them (``conv2d_from_patches``) instead of
-its convolution: the tutorial CNN's first layer then costs less than its plain forward and weight-gradient passes.
+its convolution: where TensorFlow runs without oneDNN (CPUs with AVX2 only) the tutorial CNN's first layer then costs
+less than its plain forward and weight-gradient passes. Where oneDNN's convolutions run (AVX-512) they are several
+times faster and building the patches costs more than they save (the README's benchmark paragraph).
 
 With strides that divide the kernel (the tutorial CNN's second layer: 4x4, stride 2) the ghost product needs no
 patches: cut the input into stride blocks (``stride_blocks``), take one Gram matrix of the blocks per example, and
@@ -174,7 +176,8 @@ def conv2d_from_patches(patches: tf.Tensor, layer: tf.keras.layers.Conv2D, out_s
 
     The same numbers as the layer's convolution (up to float rounding). Where the registry needs the patches anyway
     (the direct product), this replaces the convolution by a product about five times faster on a CPU (the
-    tutorial CNN's first layer: 1.4 ms against 7.3 ms at batch 250, AVX2 machine).
+    tutorial CNN's first layer: 1.4 ms against 7.3 ms at batch 250, AVX2 machine, oneDNN off).
+    Where oneDNN's convolutions run (AVX-512) the convolution itself is faster (the README's benchmark paragraph).
     """
     outputs = tf.matmul(patches, kernel_in_patch_order(layer))
     if layer.use_bias:
