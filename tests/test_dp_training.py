@@ -48,10 +48,18 @@ def relative_error(got, want):
     return max(float(tf.norm(a - b) / tf.norm(b)) for a, b in zip(got, want))
 
 
+@pytest.fixture(params=[False, True], ids=["choices-without-onednn", "choices-with-onednn"])
+def onednn_choices(request, monkeypatch):
+    """The registry's choices for a CPU without oneDNN, then for one with it (patch layout, forward pass on patches).
+    Both run on any CPU, so both are checked wherever the tests run, whatever this CPU would choose."""
+    monkeypatch.setattr(conv_registry, "onednn_convolutions", lambda: request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("method", ["ghost", "direct"])
 @pytest.mark.parametrize("stride, padding", [(1, "same"), (1, "valid"), (2, "same"), (2, "valid")])
 @pytest.mark.parametrize("kernel, c_in, c_out", [(1, 1, 2), (3, 3, 4), (5, 2, 3)])
-def test_conv2d_fast_clipping_equals_per_example_loop(method, stride, padding, kernel, c_in, c_out):
+def test_conv2d_fast_clipping_equals_per_example_loop(method, stride, padding, kernel, c_in, c_out, onednn_choices):
     model = conv_model(kernel, stride, padding, c_in, c_out)
     x, y = batch(model)
     want, clip, norms = per_example_reference(model, x, y)
@@ -239,7 +247,7 @@ def test_block_gram_needs_strides_that_divide_the_kernel():
         assert conv_registry.block_gram_applies(layer) is applies
 
 
-def test_tutorial_cnn_runs_every_layer_in_one_pass_and_clips_like_the_loop():
+def test_tutorial_cnn_runs_every_layer_in_one_pass_and_clips_like_the_loop(onednn_choices):
     """The CNN the course trains: every layer brings its clipped sum (no tape pass), and the result is the loop's."""
     from tensorflow_privacy.privacy.fast_gradient_clipping import gradient_clipping_utils
 
@@ -260,7 +268,7 @@ def test_tutorial_cnn_runs_every_layer_in_one_pass_and_clips_like_the_loop():
 
 
 @pytest.mark.parametrize("method", ["direct", "ghost"])
-def test_one_pass_sum_with_a_mask_divides_by_the_expected_batch_size(method):
+def test_one_pass_sum_with_a_mask_divides_by_the_expected_batch_size(method, onednn_choices):
     """The one-pass clipped sum drops masked rows and divides by q*n, like the loop over the drawn examples."""
     model = conv_model(4, 2, "valid", 2, 3, size=10)
     x, y = batch(model, n=7)
@@ -305,7 +313,7 @@ def _graph_ops(concrete):
 
 @pytest.mark.parametrize("method", ["ghost", "direct"])
 @pytest.mark.parametrize("microbatches", [None, 2])
-def test_the_engine_uses_no_op_that_cpus_without_onednn_lack(method, microbatches):
+def test_the_engine_uses_no_op_that_cpus_without_onednn_lack(method, microbatches, onednn_choices):
     # Where oneDNN is off (CPUs without AVX-512, e.g. an AMD EPYC with AVX2), TensorFlow's depthwise ops refuse
     # unequal strides and the filter- and input-gradient ops refuse dilations: CI on such a machine failed with
     # "Current implementation only supports equal length strides". The traced DP step must use none, on any CPU.
@@ -342,13 +350,14 @@ def test_the_engine_uses_no_op_that_cpus_without_onednn_lack(method, microbatche
     ((8, 8), (2, 2), (1, 1), "same", 1), ((4, 4), (2, 2), (1, 1), "valid", 16), ((3, 3), (1, 1), (1, 1), "same", 3),
     ((4, 2), (2, 1), (1, 1), "same", 2), ((3, 3), (2, 2), (1, 1), "same", 3), ((3, 2), (1, 1), (2, 1), "valid", 2),
     ((5, 3), (2, 3), (1, 1), "valid", 1), ((6, 6), (3, 3), (1, 1), "same", 2)])
-def test_the_layer_run_on_its_patches_is_the_layer(kernel, strides, dilation, padding, c_in):
+def test_the_layer_run_on_its_patches_is_the_layer(kernel, strides, dilation, padding, c_in, onednn_choices):
     """Both patch layouts (stride blocks, one-hot) give the layer's own output as one product, and a gradient summed in
     patch order maps back onto the layer's own kernel gradient."""
     layer = tf.keras.layers.Conv2D(4, kernel, strides=strides, dilation_rate=dilation, padding=padding)
     layer.build((None, 11, 10, c_in))
     assert conv_registry.block_gram_applies(layer) == (dilation == (1, 1) and kernel[0] % strides[0] == 0
                                                        and kernel[1] % strides[1] == 0)
+    assert conv_registry.patches_from_blocks(layer) == (conv_registry.block_gram_applies(layer) and not onednn_choices)
     rng = np.random.default_rng(5)
     x = tf.constant(rng.normal(size=(3, 11, 10, c_in)).astype(np.float32))
     want = layer(x)
@@ -362,3 +371,17 @@ def test_the_layer_run_on_its_patches_is_the_layer(kernel, strides, dilation, pa
     per_example = conv_registry.per_example_kernel_grads(x, g, layer, patches)
     summed = conv_registry.kernel_from_patch_order(tf.reduce_sum(per_example, axis=0), layer)
     np.testing.assert_allclose(summed.numpy(), kernel_grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_registry_knows_when_tensorflow_turns_onednn_off():
+    """``TF_ENABLE_ONEDNN_OPTS=0`` (and a CPU with AVX2 only) turns oneDNN off: the registry must then make the choices
+    measured fastest without it. In a fresh interpreter, as the switch is read when TensorFlow starts."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from course_lib.dp import conv_registry; print('onednn', conv_registry.onednn_convolutions())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "onednn False" in done.stdout

@@ -16,8 +16,9 @@ from the layer's static shape, so a large early layer (many positions, few chann
 small late layer (few positions, many channels) the ghost identity. A layer that uses the direct product builds its
 patches once, in the forward pass, and runs there as one matrix product on them (``conv2d_from_patches``) instead of
 its convolution: where TensorFlow runs without oneDNN (CPUs with AVX2 only) the tutorial CNN's first layer then costs
-less than its plain forward and weight-gradient passes. Where oneDNN's convolutions run (AVX-512) they are several
-times faster and building the patches costs more than they save (the README's benchmark paragraph).
+less than its plain forward and weight-gradient passes. Where oneDNN's convolutions run (``onednn_convolutions``:
+AVX-512 and newer) they are several times faster, so there the layer keeps its own convolution and its patches come
+from one-hot convolutions rather than stride blocks (both measured faster there; the README's benchmark paragraph).
 
 With strides that divide the kernel (the tutorial CNN's second layer: 4x4, stride 2) the ghost product needs no
 patches: cut the input into stride blocks (``stride_blocks``), take one Gram matrix of the blocks per example, and
@@ -38,6 +39,7 @@ pass, called directly on the row-weighted output gradient. TF Privacy ignores th
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Literal, Optional, Sequence
 
 import tensorflow as tf
@@ -48,6 +50,23 @@ Method = Literal["auto", "ghost", "direct"]
 METHODS: tuple[str, ...] = ("auto", "ghost", "direct")
 CLIPPED_SUM = "clipped_sum"  # the optional attribute of a sqr_norm_fn read by the course engine (module docstring)
 WeightedSum = Callable[[tf.Tensor], list]
+
+
+@functools.lru_cache(maxsize=None)
+def onednn_convolutions() -> bool:
+    """Whether TensorFlow runs its oneDNN kernels in this process: by default on x86 CPUs with AVX-512 and newer, not
+    on CPUs with AVX2 only, nor with ``TF_ENABLE_ONEDNN_OPTS=0``. They make convolutions several times faster, which
+    changes what is cheapest here (``patches_from_blocks``, the forward pass on patches).
+
+    TensorFlow has no public query for it; ``_pywrap_util_port.IsMklEnabled`` is what its own test utilities read
+    (``test_util.IsMklEnabled``), on TensorFlow 2.15 and 2.21 alike. Without it, the registry makes the choices for a
+    CPU without oneDNN.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return False
+    return bool(getattr(_pywrap_util_port, "IsMklEnabled", lambda: False)())
 
 
 def choose_method(positions: int, patch_length: int, channels: int) -> str:
@@ -88,13 +107,13 @@ def equal_strides(layer: tf.keras.layers.Conv2D) -> bool:
 def image_patches(inputs: tf.Tensor, layer: tf.keras.layers.Conv2D) -> tf.Tensor:
     """The input patch under the kernel at every output position of ``layer``: (n, h_out, w_out, kh * kw * c_in).
 
-    Where the strides divide the kernel (``block_gram_applies``) the patches are slices of the stride blocks
-    (``block_patches``): memory moves only, 2-3x faster here than the alternative. Otherwise they are read with
+    Where ``patches_from_blocks`` the patches are slices of the stride blocks (``block_patches``): memory moves only,
+    2-3x faster than the alternative where oneDNN is off, and slower where it is on. Otherwise they are read with
     one-hot convolutions, so padding, strides and dilation are exactly the layer's own (``tf.image.extract_patches``
     measured 3-5x slower on CPU). The order of the patch entries differs from the kernel's, which norms do not see;
     ``kernel_in_patch_order`` and ``kernel_from_patch_order`` translate.
     """
-    if block_gram_applies(layer):
+    if patches_from_blocks(layer):
         return block_patches(inputs, layer)
     kh, kw = layer.kernel_size
     c_in = int(inputs.shape[-1])
@@ -159,7 +178,7 @@ def _kernel_view(layer: tf.keras.layers.Conv2D) -> tuple[list[int], list[int]]:
     second is (patch entries..., C). Stride-block patches run (di, dj, si, sj, c) with row i = di * sh + si;
     one-hot patches run (c, i, j)."""
     kh, kw, c_in, channels = (int(d) for d in layer.kernel.shape)
-    if block_gram_applies(layer):
+    if patches_from_blocks(layer):
         (sh, sw) = layer.strides
         return [kh // sh, sh, kw // sw, sw, c_in, channels], [0, 2, 1, 3, 4, 5]
     return [kh, kw, c_in, channels], [2, 0, 1, 3]
@@ -177,7 +196,8 @@ def conv2d_from_patches(patches: tf.Tensor, layer: tf.keras.layers.Conv2D, out_s
     The same numbers as the layer's convolution (up to float rounding). Where the registry needs the patches anyway
     (the direct product), this replaces the convolution by a product about five times faster on a CPU (the
     tutorial CNN's first layer: 1.4 ms against 7.3 ms at batch 250, AVX2 machine, oneDNN off).
-    Where oneDNN's convolutions run (AVX-512) the convolution itself is faster (the README's benchmark paragraph).
+    Where oneDNN's convolutions run (AVX-512) the convolution itself is faster, and the registry keeps it
+    (``onednn_convolutions``).
     """
     outputs = tf.matmul(patches, kernel_in_patch_order(layer))
     if layer.use_bias:
@@ -199,6 +219,12 @@ def block_gram_applies(layer: tf.keras.layers.Conv2D) -> bool:
     """The stride-block Gram needs no dilation and strides that divide the kernel."""
     (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
     return tuple(layer.dilation_rate) == (1, 1) and kh % sh == 0 and kw % sw == 0
+
+
+def patches_from_blocks(layer: tf.keras.layers.Conv2D) -> bool:
+    """Whether ``image_patches`` cuts the layer's patches from stride blocks (where the block Gram applies and oneDNN
+    is off) rather than reading them with one-hot convolutions (the faster of the two where oneDNN's run)."""
+    return block_gram_applies(layer) and not onednn_convolutions()
 
 
 def _padding_before(size: int, out: int, kernel: int, stride: int, padding: str) -> int:
@@ -353,8 +379,9 @@ def make_conv2d_computation(method: Method = "auto") -> Callable[..., Any]:
             chosen = choose_method(positions, patch_length, channels)
 
         forward_patches = None
-        if chosen == "direct" and num_microbatches is None:
-            # the direct product needs the patches: build them once and run the layer as a product on them
+        if chosen == "direct" and num_microbatches is None and not onednn_convolutions():
+            # the direct product needs the patches: build them once and run the layer as a product on them (where
+            # oneDNN's convolutions run, the layer's own convolution is faster, and the patches are built below)
             forward_patches = flat_patches(inputs, layer_instance)
             base_vars = conv2d_from_patches(forward_patches, layer_instance, out_shape)
         else:
